@@ -1,0 +1,140 @@
+"""The `xinyong` command line: one Typer app, each feature mounting its own commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from xinyong.catalogue.cli import app as catalogue_app
+from xinyong.config import get_settings
+from xinyong.departments.cli import app as departments_app
+from xinyong.errors import XinyongError
+from xinyong.identity.cli import app as codes_app
+from xinyong.logging import configure_logging
+
+app = typer.Typer(help="信用 Xinyong — 公共信用信息平台", no_args_is_help=True, add_completion=False)
+app.add_typer(codes_app, name="codes")
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(departments_app, name="departments")
+console = Console()
+log = logging.getLogger("xinyong.cli")
+
+
+@app.callback()
+def _root() -> None:
+    configure_logging()
+
+
+def run_init() -> dict:
+    """Create or upgrade the schema, make the key file for the embedded default, seed departments."""
+    from xinyong.catalogue import load_catalogue
+    from xinyong.db.engine import session_scope
+    from xinyong.db.migrate import upgrade
+    from xinyong.departments.service import seed_departments
+    from xinyong.identity.crypto import ensure_key_file
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    key_created = ensure_key_file(settings)
+    catalogue = load_catalogue(settings.catalogue_dir)  # fail loudly before touching the database
+    before, after = upgrade()
+    with session_scope() as session:
+        seeded = seed_departments(session)
+    return {"database": _safe_url(settings.resolved_database_url), "revision_before": before,
+            "revision": after, "key_file_created": str(key_created) if key_created else None,
+            "departments_seeded": seeded, "catalogue_resources": len(catalogue.resources)}
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def init(as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")] = False) -> None:
+    """创建或升级数据库结构并写入默认部门（可重复执行）。"""
+    try:
+        out = run_init()
+    except XinyongError as exc:
+        typer.echo(f"错误：{exc.message}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    state = "已是最新" if out["revision_before"] == out["revision"] else f"已升级到 {out['revision']}"
+    console.print(f"数据库 {out['database']}：{state}")
+    if out["key_file_created"]:
+        console.print(f"已生成密钥文件 {out['key_file_created']}（请妥善备份，切勿提交到代码库）")
+    console.print(f"新登记部门 {out['departments_seeded']} 个；信用信息目录 {out['catalogue_resources']} 类资源")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+    workers: Annotated[int, typer.Option(help="工作进程数")] = 1,
+) -> None:
+    """启动 Web 服务（接口文档位于 /docs）。"""
+    import uvicorn
+
+    console.print(f"接口文档： http://{host}:{port}/docs")
+    console.print(f"门户首页： http://{host}:{port}/")
+    uvicorn.run("xinyong.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=get_settings().log_level.lower())
+
+
+@app.command()
+def generate(
+    subjects: Annotated[int, typer.Option("--subjects", min=1, help="法人、非法人组织和个体工商户数量")] = 20000,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子（相同种子生成相同数据）")] = 42,
+    out: Annotated[Path, typer.Option("--out", help="输出目录")] = Path("var/city"),
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出清单")] = False,
+) -> None:
+    """生成合成城市数据：各部门按信用信息目录导出的 CSV/XLSX/NDJSON 文件。"""
+    from xinyong.synthetic.generator import generate_city
+
+    manifest = generate_city(out, n_subjects=subjects, seed=seed, progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(manifest, ensure_ascii=False))
+    else:
+        console.print(f"已生成 {manifest['subjects']['total']:,} 个主体、{manifest['records_total']:,} 条记录，"
+                      f"{len(manifest['files'])} 个部门文件，位于 {out}")
+
+
+@app.command()
+def demo(
+    subjects: Annotated[int, typer.Option("--subjects", min=1)] = 20000,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="准备完成后启动服务")] = True,
+) -> None:
+    """一键演示：初始化数据库、生成并载入合成城市，然后启动服务。"""
+    from xinyong.synthetic.load import load_city
+
+    out = run_init()
+    console.print(f"数据库：{out['database']}（版本 {out['revision']}）")
+    city_dir = get_settings().var_dir / f"demo-city-{subjects}-{seed}"
+    from xinyong.synthetic.generator import generate_city, read_manifest
+
+    manifest = read_manifest(city_dir)
+    if manifest is None:
+        manifest = generate_city(city_dir, n_subjects=subjects, seed=seed, progress=True)
+    stats = load_city(city_dir, progress=True)
+    console.print(f"合成城市已载入：新增 {stats['created']:,}，更新 {stats['updated']:,}，未变 {stats['unchanged']:,}")
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

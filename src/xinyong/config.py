@@ -1,0 +1,49 @@
+"""One settings object for the whole platform (``XINYONG_`` environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_var_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XINYONG_", env_file=None, extra="ignore")
+
+    # Working directory for the embedded default: SQLite file, key file, generated data.
+    var_dir: Path = Field(default_factory=_default_var_dir)
+    # Unset means the embedded SQLite file under var_dir.
+    database_url: str | None = None
+    # Base64 (urlsafe) 32-byte master secret; when unset, read from key_file.
+    secret_key: str | None = None
+    key_file: Path | None = None
+    catalogue_dir: Path | None = None
+    site_name: str = "信用示范市"
+    log_level: str = "INFO"
+    sql_echo: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'xinyong.sqlite3').resolve()}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or (self.var_dir / "secret.key")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and CLI options that change the environment)."""
+    get_settings.cache_clear()

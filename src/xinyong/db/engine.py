@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from xinyong.config import get_settings
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_makers: dict[str, sessionmaker[Session]] = {}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised implicitly
+    cur = dbapi_conn.cursor()
+    # WAL lets the portal read while intake writes; FK enforcement is off by default in SQLite.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = normalize_url(url or get_settings().resolved_database_url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            u = make_url(url)
+            kwargs: dict = {"future": True, "echo": get_settings().sql_echo}
+            if u.get_backend_name() == "sqlite":
+                if u.database and u.database != ":memory:":
+                    Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            else:
+                kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+            engine = create_engine(url, **kwargs)
+            if u.get_backend_name() == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            _engines[url] = engine
+        return engine
+
+
+def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
+    engine = get_engine(url)
+    key = engine.url.render_as_string(hide_password=False)
+    with _lock:
+        maker = _makers.get(key)
+        if maker is None:
+            maker = sessionmaker(bind=engine, expire_on_commit=False, future=True)
+            _makers[key] = maker
+        return maker
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back everything on any error."""
+    session = get_sessionmaker(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _makers.clear()

@@ -1,0 +1,1 @@
+"""Source departments (数据来源单位)."""

@@ -1,0 +1,331 @@
+"""Subjects: registration, identifier resolution (一码关联多码) and the public view.
+
+Every path that creates or finds a subject goes through here: the demo loader today,
+intake and the portal later.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+
+from sqlalchemy import func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from xinyong.errors import InvalidInput, NotFound
+from xinyong.identity.codes import (
+    check_citizen_id,
+    check_org_code,
+    check_uscc,
+    detect_and_check,
+    mask_citizen_id,
+    normalize_code,
+)
+from xinyong.identity.crypto import Keyring, get_keyring
+from xinyong.identity.regions import region_name
+from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
+
+KINDS = {
+    "legal_entity": "法人及非法人组织",
+    "individual_business": "个体工商户",
+    "natural_person": "自然人",
+}
+KIND_BY_LABEL = {v: k for k, v in KINDS.items()}
+ORG_TYPES = {
+    "enterprise": "企业",
+    "public_institution": "事业单位",
+    "social_org": "社会组织",
+    "government": "机关",
+    "other": "其他组织",
+}
+# Codes other than the USCC that identify the same subject; the citizen ID is never stored here.
+SCHEMES = {
+    "uscc": "统一社会信用代码",
+    "reg_no": "工商注册号",
+    "org_code": "组织机构代码",
+    "tax_no": "税务登记号",
+    "institution_no": "事业单位证书号",
+    "social_org_no": "社会组织登记证号",
+}
+MAX_IDENTIFIER_LEN = 64
+_BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "[", "】": "]", "〔": "[", "〕": "]"})
+
+
+def normalize_name(name: str) -> str:
+    """Width-, bracket- and space-insensitive key for names (matching and search)."""
+    text = unicodedata.normalize("NFKC", name or "").translate(_BRACKETS)
+    return "".join(text.split()).upper()
+
+
+@dataclass
+class SubjectIn:
+    kind: str
+    name: str
+    uscc: str | None = None
+    citizen_id: str | None = None
+    org_type: str | None = None
+    region: str | None = None
+    legal_rep: str | None = None
+    reg_status: str | None = None
+    established: date | None = None
+    address: str | None = None
+    verified: bool = True
+    identifiers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UpsertStats:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def _clean(item: SubjectIn, keyring: Keyring) -> tuple[SubjectIn, dict]:
+    """Validate one subject; returns the item and the extra columns (codes, personal data)."""
+    if item.kind not in KINDS:
+        raise InvalidInput(f"未知的主体类别：{item.kind}。可选：{'、'.join(KINDS.values())}。",
+                           code="invalid_subject_kind")
+    name = (item.name or "").strip()
+    if not name:
+        raise InvalidInput("主体名称不能为空。", code="subject_name_required")
+    if item.org_type is not None and item.org_type not in ORG_TYPES:
+        raise InvalidInput(f"未知的组织类型：{item.org_type}。", code="invalid_org_type")
+    extra: dict = {"uscc": None, "citizen_id_enc": None, "citizen_id_hash": None, "citizen_id_masked": None}
+    if item.uscc:
+        r = check_uscc(item.uscc)
+        if not r.valid:
+            raise InvalidInput(f"“{name}”的统一社会信用代码无效：{r.message}", code="invalid_uscc")
+        extra["uscc"] = r.normalized
+    elif item.kind == "legal_entity":
+        raise InvalidInput(f"法人及非法人组织“{name}”必须有统一社会信用代码。", code="uscc_required")
+    if item.citizen_id:
+        r = check_citizen_id(item.citizen_id)
+        if not r.valid:
+            raise InvalidInput(f"“{name}”的公民身份号码无效：{r.message}", code="invalid_citizen_id")
+        extra["citizen_id_enc"] = keyring.encrypt(r.normalized)
+        extra["citizen_id_hash"] = keyring.keyed_hash(r.normalized)
+        extra["citizen_id_masked"] = mask_citizen_id(r.normalized)
+    elif item.kind == "natural_person":
+        raise InvalidInput(f"自然人“{name}”必须有公民身份号码。", code="citizen_id_required")
+    idents: dict[str, str] = {}
+    for scheme, value in (item.identifiers or {}).items():
+        if not value:
+            continue
+        if scheme not in SCHEMES or scheme == "uscc":
+            raise InvalidInput(f"未知的代码类型：{scheme}。", code="invalid_identifier_scheme")
+        if scheme == "org_code":
+            r = check_org_code(value)
+            if not r.valid:
+                raise InvalidInput(f"“{name}”的组织机构代码无效：{r.message}", code="invalid_org_code")
+            idents[scheme] = r.normalized
+        else:
+            idents[scheme] = normalize_code(value)
+    if extra["uscc"]:
+        idents["uscc"] = extra["uscc"]
+        embedded = check_org_code(extra["uscc"][8:17])
+        # The USCC embeds the legacy organisation code (GB 32100); index it when it is one.
+        if embedded.valid and "org_code" not in idents:
+            idents["org_code"] = embedded.normalized
+    region = item.region or (extra["uscc"][2:8] if extra["uscc"] else None)
+    item = SubjectIn(**{**item.__dict__, "name": name, "region": region})
+    return item, {**extra, "identifiers": idents}
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+_UPDATABLE = ("name", "org_type", "region", "legal_rep", "reg_status", "established", "address")
+
+
+def upsert_subjects(session: Session, items: Iterable[SubjectIn], *, source: str = "registered",
+                    keyring: Keyring | None = None, chunk_size: int = 2000) -> UpsertStats:
+    """Create or update subjects, keyed by USCC or citizen-ID hash. Idempotent.
+
+    A changed name is kept in the name history; identifiers are only ever added.
+    The caller's transaction decides atomicity: nothing is committed here.
+    """
+    keyring = keyring or get_keyring()
+    stats = UpsertStats()
+    for chunk in _chunks(items, chunk_size):
+        cleaned = [_clean(item, keyring) for item in chunk]
+        usccs = [e["uscc"] for _, e in cleaned if e["uscc"]]
+        hashes = [e["citizen_id_hash"] for _, e in cleaned if e["citizen_id_hash"]]
+        existing: dict[str, Subject] = {}
+        if usccs or hashes:
+            conds = []
+            if usccs:
+                conds.append(Subject.uscc.in_(usccs))
+            if hashes:
+                conds.append(Subject.citizen_id_hash.in_(hashes))
+            for subj in session.scalars(select(Subject).where(or_(*conds))):
+                existing[subj.uscc or subj.citizen_id_hash] = subj
+        new_rows, new_keys, ident_rows, name_rows = [], [], [], []
+        seen_in_chunk: set[str] = set()
+        for item, extra in cleaned:
+            key = extra["uscc"] or extra["citizen_id_hash"] or None
+            subj = existing.get(key) if key else None
+            if subj is None and key in seen_in_chunk:
+                stats.unchanged += 1  # duplicate row in the same input
+                continue
+            if subj is None:
+                if key:
+                    seen_in_chunk.add(key)
+                row = {a: getattr(item, a) for a in _UPDATABLE}
+                row.update(kind=item.kind, name_norm=normalize_name(item.name), verified=item.verified,
+                           uscc=extra["uscc"], citizen_id_enc=extra["citizen_id_enc"],
+                           citizen_id_hash=extra["citizen_id_hash"],
+                           citizen_id_masked=extra["citizen_id_masked"])
+                new_rows.append(row)
+                new_keys.append((item, extra))
+                continue
+            changed = False
+            if subj.name != item.name:
+                name_rows.append({"subject_id": subj.id, "name": subj.name,
+                                  "name_norm": subj.name_norm, "valid_to": date.today(), "source": source})
+                subj.name_norm = normalize_name(item.name)
+            for attr in _UPDATABLE:
+                new = getattr(item, attr)
+                if new is not None and getattr(subj, attr) != new:
+                    setattr(subj, attr, new)
+                    changed = True
+            if item.verified and not subj.verified:
+                subj.verified = changed = True
+            known = {(i.scheme, i.value) for i in subj.identifiers}
+            for scheme, value in extra["identifiers"].items():
+                if (scheme, value) not in known:
+                    ident_rows.append({"subject_id": subj.id, "scheme": scheme, "value": value, "source": source})
+                    changed = True
+            if changed:
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+        if new_rows:
+            ids = session.scalars(insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+                                  new_rows).all()
+            for sid, (item, extra) in zip(ids, new_keys, strict=True):
+                for scheme, value in extra["identifiers"].items():
+                    ident_rows.append({"subject_id": sid, "scheme": scheme, "value": value,
+                                       "source": "derived" if scheme == "org_code" and scheme not in (item.identifiers or {}) else source})
+            stats.created += len(ids)
+        if ident_rows:
+            _insert_identifiers(session, ident_rows)
+        if name_rows:
+            session.execute(insert(SubjectName), name_rows)
+        session.flush()
+    return stats
+
+
+def _insert_identifiers(session: Session, rows: list[dict]) -> None:
+    """Add identifiers, refusing a code that already names another subject."""
+    pairs = {(r["scheme"], r["value"]) for r in rows}
+    taken = {}
+    for scheme, value, sid in session.execute(
+        select(SubjectIdentifier.scheme, SubjectIdentifier.value, SubjectIdentifier.subject_id).where(
+            SubjectIdentifier.value.in_([v for _, v in pairs]))):
+        taken[(scheme, value)] = sid
+    fresh, seen = [], set()
+    for r in rows:
+        k = (r["scheme"], r["value"])
+        owner = taken.get(k)
+        if owner is not None and owner != r["subject_id"]:
+            if r["source"] == "derived":
+                continue  # an embedded code never overrides a registered one
+            raise InvalidInput(f"{SCHEMES[r['scheme']]} {r['value']} 已关联到另一个主体，不能重复关联。"
+                               "请核对代码，或先处理重复主体。", code="identifier_conflict")
+        if owner is None and k not in seen:
+            seen.add(k)
+            fresh.append(r)
+    if fresh:
+        session.execute(insert(SubjectIdentifier), fresh)
+
+
+def resolve_subject(session: Session, identifier: str, *, keyring: Keyring | None = None) -> Subject:
+    """Find a subject by any of its codes (USCC, legacy codes, citizen ID).
+
+    Raises InvalidInput for a malformed code and NotFound for a well-formed one we do not hold.
+    """
+    raw = (identifier or "").strip()
+    if not raw:
+        raise InvalidInput("请提供主体代码：统一社会信用代码、组织机构代码、工商注册号等。", code="identifier_required")
+    if len(raw) > MAX_IDENTIFIER_LEN:
+        raise InvalidInput(f"代码过长（{len(raw)} 个字符）：主体代码不超过 {MAX_IDENTIFIER_LEN} 个字符。",
+                           code="identifier_too_long")
+    value = normalize_code(raw)
+    if not value or not value.isascii() or not value.isalnum():
+        raise InvalidInput("代码格式不正确：只能包含数字和字母（可带空格或连字符）。", code="malformed_identifier")
+    subj = session.scalar(select(Subject).join(SubjectIdentifier).where(SubjectIdentifier.value == value).limit(1))
+    if subj is not None:
+        return subj
+    check = detect_and_check(value)
+    if check.kind == "citizen_id" and check.valid:
+        keyring = keyring or get_keyring()
+        subj = session.scalar(select(Subject).where(Subject.citizen_id_hash == keyring.keyed_hash(check.normalized)))
+        if subj is not None:
+            return subj
+    elif check.kind is not None and not check.valid:
+        raise InvalidInput(check.message, code=f"invalid_{check.kind}")
+    raise NotFound("未找到该代码对应的信用主体。请核对代码是否正确。", code="subject_not_found")
+
+
+def public_profile(subject: Subject) -> dict:
+    """The subject's registration facts that are public. Natural persons have none here."""
+    return {
+        "name": subject.name,
+        "kind": subject.kind,
+        "kind_label": KINDS[subject.kind],
+        "org_type": subject.org_type,
+        "org_type_label": ORG_TYPES.get(subject.org_type or ""),
+        "uscc": subject.uscc,
+        "region": subject.region,
+        "region_name": region_name(subject.region),
+        "legal_rep": subject.legal_rep,
+        "reg_status": subject.reg_status,
+        "established": subject.established.isoformat() if subject.established else None,
+        "address": subject.address,
+        "verified": subject.verified,
+        "identifiers": [{"scheme": i.scheme, "label": SCHEMES.get(i.scheme, i.scheme), "value": i.value}
+                        for i in subject.identifiers],
+        "former_names": [n.name for n in subject.names],
+    }
+
+
+def get_public_subject(session: Session, identifier: str) -> dict:
+    subj = resolve_subject(session, identifier)
+    if subj.kind == "natural_person":
+        # A person's existence in the platform is not public by itself (personal information
+        # protection); public records about persons are shown by their resource, masked.
+        raise NotFound("未找到该代码对应的公开信用主体。", code="subject_not_found")
+    return public_profile(subj)
+
+
+def list_subjects(session: Session, *, q: str | None = None, kind: str | None = None,
+                  region: str | None = None, page: int = 1, size: int = 20) -> dict:
+    """Page through non-person subjects, optionally filtered by name fragment, kind and region."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"未知的主体类别：{kind}。可选：{', '.join(k for k in KINDS if k != 'natural_person')}。",
+                           code="invalid_subject_kind")
+    if kind == "natural_person":
+        raise InvalidInput("自然人信息不在主体列表中公开。", code="invalid_subject_kind")
+    stmt = select(Subject).where(Subject.kind != "natural_person")
+    if kind:
+        stmt = stmt.where(Subject.kind == kind)
+    if region:
+        stmt = stmt.where(Subject.region == region)
+    if q:
+        needle = normalize_name(q)
+        if len(needle) < 2:
+            raise InvalidInput("查询词至少需要2个字符。", code="query_too_short")
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Subject.name_norm.like(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)).all()
+    return {"total": total, "page": page, "size": size, "items": [public_profile(s) for s in rows]}

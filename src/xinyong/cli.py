@@ -85,8 +85,10 @@ def serve(
 
     console.print(f"接口文档： http://{host}:{port}/docs")
     console.print(f"门户首页： http://{host}:{port}/")
+    from xinyong.logging import uvicorn_log_config
+
     uvicorn.run("xinyong.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=get_settings().log_level.lower())
+                log_level=get_settings().log_level.lower(), log_config=uvicorn_log_config())
 
 
 @app.command()

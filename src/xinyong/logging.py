@@ -1,10 +1,46 @@
-"""Logging set-up: English, one line per event, never personal data."""
+"""Logging set-up: English, one line per event, never personal data.
+
+Every handler carries ``PersonalDataFilter``, so a citizen ID or mobile number that reaches a
+log line (an access-log URL, an exception message) is masked before it is written.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 
 from xinyong.config import get_settings
+
+_CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_LEGACY_ID = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{8}(\d{3})(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_personal_data(text: str) -> str:
+    """Mask anything shaped like a citizen ID (18 or 15 digits) or a mobile number.
+
+    Over-masking (an 18-digit USCC, a 15-digit registration number) is the safe error here.
+    """
+    text = _CITIZEN_ID.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
+    text = _LEGACY_ID.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
+    return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+
+
+class PersonalDataFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_personal_data(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks are formatted later; mask the exception text they will print.
+            exc = record.exc_info[1]
+            record.exc_text = mask_personal_data(
+                logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.msg = f"{record.msg} ({type(exc).__name__})"
+        return True
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -12,5 +48,19 @@ def configure_logging(level: str | None = None) -> None:
         level=(level or get_settings().log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
+            handler.addFilter(PersonalDataFilter())
     # Migration chatter is not news to an operator running `init`.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def uvicorn_log_config() -> dict:
+    """Uvicorn's own logging config with the personal-data filter on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["filters"] = {"personal_data": {"()": "xinyong.logging.PersonalDataFilter"}}
+    for handler in cfg["handlers"].values():
+        handler["filters"] = ["personal_data"]
+    return cfg

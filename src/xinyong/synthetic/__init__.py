@@ -1,0 +1,1 @@
+"""Synthetic city: deterministic, realistic subjects and department files for demo, tests, benchmarks."""

@@ -321,6 +321,8 @@ def list_subjects(session: Session, *, q: str | None = None, kind: str | None = 
     if region:
         stmt = stmt.where(Subject.region == region)
     if q:
+        if any(unicodedata.category(ch) == "Cc" for ch in q):
+            raise InvalidInput("查询词包含不可见的控制字符，请删除后重试。", code="invalid_query")
         needle = normalize_name(q)
         if len(needle) < 2:
             raise InvalidInput("查询词至少需要2个字符。", code="query_too_short")

@@ -41,7 +41,7 @@ def run_init() -> dict:
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     key_created = ensure_key_file(settings)
-    catalogue = load_catalogue(settings.catalogue_dir)  # fail loudly before touching the database
+    catalogue = load_catalogue()  # fail loudly before touching the database
     before, after = upgrade()
     with session_scope() as session:
         seeded = seed_departments(session)

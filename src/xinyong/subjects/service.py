@@ -13,7 +13,7 @@ from datetime import date
 from itertools import islice
 
 from sqlalchemy import func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from xinyong.errors import InvalidInput, NotFound
 from xinyong.identity.codes import (
@@ -329,5 +329,6 @@ def list_subjects(session: Session, *, q: str | None = None, kind: str | None = 
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Subject.name_norm.like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)).all()
+    rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)
+                           .options(selectinload(Subject.identifiers), selectinload(Subject.names))).all()
     return {"total": total, "page": page, "size": size, "items": [public_profile(s) for s in rows]}

@@ -161,8 +161,7 @@ class _City:
                     base = self.as_of - timedelta(days=rng.randint(0, span))
                 ctx = Ctx(rng=rng, subject=subject, dept=dept, resource=resource, seq=self.seq[key],
                           as_of=self.as_of, base=base)
-                row = fill_record(resource, ctx)
-                self.writer(dept, resource).write([row[f.code] for f in resource.fields])
+                self.writer(dept, resource).write(fill_record(resource, ctx))
                 self.counts[resource.code] += 1
 
     def close(self) -> list[dict]:

@@ -217,17 +217,40 @@ def subject_value(role: str, ctx: Ctx) -> str | None:
     }.get(role)
 
 
-def fill_record(resource: Resource, ctx: Ctx) -> dict[str, str]:
-    roles = {code: role for role, code in resource.subject_fields.referenced().items()}
+@dataclass(frozen=True)
+class _Plan:
+    ordered: list[tuple[Field, str | None]]  # (field, subject role), enums first
+    conditional: list[Field]  # fields whose requirement depends on other values
+    codes: list[str]
+
+
+_PLANS: dict[int, tuple[Resource, _Plan]] = {}
+
+
+def _plan(resource: Resource) -> _Plan:
+    # Keyed by identity; the resource is kept alive with its plan so an id is never reused.
+    owner, plan = _PLANS.get(id(resource), (None, None))
+    if owner is not resource:
+        roles = {code: role for role, code in resource.subject_fields.referenced().items()}
+        # Enums first: content fields refer to them (e.g. 罚款 needs a fine amount).
+        ordered = sorted(resource.fields, key=lambda f: 0 if f.type == "enum" else 1)
+        plan = _Plan(ordered=[(f, roles.get(f.code)) for f in ordered],
+                     conditional=[f for f in resource.fields if f.required or f.required_when],
+                     codes=[f.code for f in resource.fields])
+        _PLANS[id(resource)] = (resource, plan)
+    return plan
+
+
+def fill_record(resource: Resource, ctx: Ctx) -> list[str]:
+    """One record's cells, in the resource's field order."""
+    plan = _plan(resource)
     values = ctx.values
-    # Enums first: content fields refer to them (e.g. 罚款 needs a fine amount).
-    ordered = sorted(resource.fields, key=lambda f: 0 if f.type == "enum" else 1)
-    for fld in ordered:
-        values[fld.code] = _value(fld, ctx, roles.get(fld.code))
-    for fld in resource.fields:  # conditional requirements decided now that enums are set
-        if not values[fld.code] and (fld.required or fld.required_when) and fld.is_required(values, resource):
+    for fld, role in plan.ordered:
+        values[fld.code] = _value(fld, ctx, role)
+    for fld in plan.conditional:  # conditional requirements decided now that enums are set
+        if not values[fld.code] and fld.is_required(values, resource):
             values[fld.code] = _value(fld, ctx, None, force=True)
-    return {f.code: values[f.code] or "" for f in resource.fields}
+    return [values[c] or "" for c in plan.codes]
 
 
 def _value(fld: Field, ctx: Ctx, role: str | None, force: bool = False) -> str | None:

@@ -142,6 +142,8 @@ def pytest_runtest_logreport(report) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"PostgreSQL tests passed: {_pg_passed}")
+    if REQUIRE_PG and _pg_passed == 0:
+        terminalreporter.write_line("FAILED: XINYONG_REQUIRE_PG=1 but no PostgreSQL test passed", red=True)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

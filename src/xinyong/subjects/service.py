@@ -15,6 +15,7 @@ from itertools import islice
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from xinyong.catalogue.schemas import SUBJECT_KINDS
 from xinyong.errors import InvalidInput, NotFound
 from xinyong.identity.codes import (
     check_citizen_id,
@@ -28,11 +29,8 @@ from xinyong.identity.crypto import Keyring, get_keyring
 from xinyong.identity.regions import region_name
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
 
-KINDS = {
-    "legal_entity": "法人及非法人组织",
-    "individual_business": "个体工商户",
-    "natural_person": "自然人",
-}
+# The catalogue's subject kinds: one vocabulary for records and subjects.
+KINDS = SUBJECT_KINDS
 KIND_BY_LABEL = {v: k for k, v in KINDS.items()}
 ORG_TYPES = {
     "enterprise": "企业",

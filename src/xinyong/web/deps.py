@@ -4,17 +4,10 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
-from xinyong.db.engine import get_sessionmaker
+from xinyong.db.engine import session_scope
 
 
 def get_session() -> Iterator[Session]:
-    """One session per request; routers that write commit through the service's caller."""
-    session = get_sessionmaker()()
-    try:
+    """One unit of work per request: committed on success, rolled back on any error."""
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -96,12 +96,13 @@ def generate(
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="法人、非法人组织和个体工商户数量")] = 20000,
     seed: Annotated[int, typer.Option("--seed", help="随机种子（相同种子生成相同数据）")] = 42,
     out: Annotated[Path, typer.Option("--out", help="输出目录")] = Path("var/city"),
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="并行进程数（每个进程写各自的分片文件）")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出清单")] = False,
 ) -> None:
     """生成合成城市数据：各部门按信用信息目录导出的 CSV/XLSX/NDJSON 文件。"""
     from xinyong.synthetic.generator import generate_city
 
-    manifest = generate_city(out, n_subjects=subjects, seed=seed, progress=not as_json)
+    manifest = generate_city(out, n_subjects=subjects, seed=seed, progress=not as_json, workers=workers)
     if as_json:
         typer.echo(json.dumps(manifest, ensure_ascii=False))
     else:

@@ -102,3 +102,21 @@ def test_population_codes_are_valid_and_unique():
     assert all(check_citizen_id(cid).valid for cid in list(ids)[:500])
     # Subject i does not depend on what was generated before it.
     assert Population(50_000, seed=3).subject(49_999) == pop.subject(49_999)
+
+
+def test_parallel_workers_give_the_same_city_in_parts(city, tmp_path):
+    out = tmp_path / "par"
+    manifest = generate_city(out, n_subjects=3000, seed=7, as_of=AS_OF, workers=2)
+    assert manifest["records_by_resource"] == read_manifest(city)["records_by_resource"]
+    assert {f["path"].split("/")[-1].split("-")[-1].split(".")[0] for f in manifest["files"]} <= {"1of2", "2of2"}
+    # Natural keys stay unique across the parts.
+    catalogue = load_catalogue()
+    penalty = catalogue.get("admin_penalty")
+    keys = []
+    for entry in manifest["files"]:
+        if entry["resource"] != "admin_penalty":
+            continue
+        headers, rows = read_rows(out / entry["path"], entry["format"], entry["encoding"])
+        fields = [f.code if f else None for f in penalty.map_headers(headers)]
+        keys += [(r[fields.index("decision_no")], r[fields.index("authority")]) for r in rows]
+    assert len(keys) == len(set(keys)) == manifest["records_by_resource"]["admin_penalty"]

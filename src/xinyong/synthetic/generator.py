@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import random
 import zlib
 from collections import Counter
@@ -98,7 +99,9 @@ def _count(rng: random.Random, rate: float) -> int:
 
 
 class _City:
-    def __init__(self, out: Path, catalogue, departments: dict[str, dict], as_of: date, seed: int) -> None:
+    def __init__(self, out: Path, catalogue, departments: dict[str, dict], as_of: date, seed: int,
+                 worker: int = 0, workers: int = 1) -> None:
+        self.worker, self.workers = worker, workers
         self.out = out
         self.catalogue = catalogue
         self.departments = departments
@@ -122,7 +125,8 @@ class _City:
             folder = self.out / dept["code"]
             folder.mkdir(parents=True, exist_ok=True)
             headers = [f.label for f in resource.fields]
-            path = folder / f"{resource.code}.{fmt}"
+            part = f"-{self.worker + 1}of{self.workers}" if self.workers > 1 else ""
+            path = folder / f"{resource.code}{part}.{fmt}"
             if fmt == "xlsx":
                 w = XlsxWriter(path, headers, f"{dept['name']} {resource.name}（截至 {self.as_of.isoformat()}）",
                                 datetime.combine(self.as_of, time(0, 0)))
@@ -153,13 +157,15 @@ class _City:
                 dept = self._dept_for(resource, subject, rng)
                 key = (dept["code"], resource.code)
                 self.seq[key] += 1
+                # Interleaved so numbers stay unique across workers and fixed for (seed, workers).
+                seq = (self.seq[key] - 1) * self.workers + self.worker + 1
                 if resource.category == "登记注册基本信息":
                     base = subject.established
                 else:
                     earliest = subject.established if not person else self.as_of - timedelta(days=HISTORY_DAYS)
                     span = max((self.as_of - max(earliest, self.as_of - timedelta(days=HISTORY_DAYS))).days, 0)
                     base = self.as_of - timedelta(days=rng.randint(0, span))
-                ctx = Ctx(rng=rng, subject=subject, dept=dept, resource=resource, seq=self.seq[key],
+                ctx = Ctx(rng=rng, subject=subject, dept=dept, resource=resource, seq=seq,
                           as_of=self.as_of, base=base)
                 self.writer(dept, resource).write(fill_record(resource, ctx))
                 self.counts[resource.code] += 1
@@ -184,39 +190,92 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _slice(n: int, worker: int, workers: int) -> range:
+    return range(n * worker // workers, n * (worker + 1) // workers)
+
+
+_progress_counter = None
+
+
+def _init_worker(counter) -> None:
+    global _progress_counter  # shared by inheritance: synchronised values cannot be pickled
+    _progress_counter = counter
+
+
+def _run_worker(args: tuple) -> tuple[list[dict], dict[str, int]]:
+    out, n_subjects, n_persons, seed, as_of, worker, workers, catalogue = args
+    counter = _progress_counter
+    departments = {d.code: {"code": d.code, "name": d.name, "uscc": d.uscc, "region": d.region, "level": d.level}
+                   for d in load_default_departments()}
+    pop = Population(n_subjects, seed, n_persons=n_persons)
+    city = _City(out, catalogue, departments, as_of, seed, worker, workers)
+    done = 0
+    for i in _slice(pop.n_subjects, worker, workers):
+        city.emit(pop.subject(i), person=False)
+        done += 1
+        if done % 500 == 0:
+            _tick(counter, 500)
+    for j in _slice(pop.n_persons, worker, workers):
+        city.emit(pop.person(j), person=True)
+        done += 1
+        if done % 500 == 0:
+            _tick(counter, 500)
+    _tick(counter, done % 500)
+    return city.close(), dict(city.counts)
+
+
+def _tick(counter, n: int) -> None:
+    if counter is not None:
+        with counter.get_lock():
+            counter.value += n
+
+
 def generate_city(out: Path, *, n_subjects: int, seed: int, as_of: date | None = None,
-                  n_persons: int | None = None, progress: bool = False, catalogue=None) -> dict:
-    """Write the city's department files under ``out`` and return the manifest."""
+                  n_persons: int | None = None, progress: bool = False, catalogue=None,
+                  workers: int = 1) -> dict:
+    """Write the city's department files under ``out`` and return the manifest.
+
+    With ``workers`` > 1 the subjects are split into that many ranges, generated in parallel
+    processes, each writing its own part files (``admin_license-1of2.csv`` …). The content is
+    fixed for a given (seed, workers).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     as_of = as_of or date.today()
     catalogue = catalogue or load_catalogue()
-    departments = {d.code: {"code": d.code, "name": d.name, "uscc": d.uscc, "region": d.region, "level": d.level}
-                   for d in load_default_departments()}
     pop = Population(n_subjects, seed, n_persons=n_persons)
+    workers = max(1, min(workers, pop.n_subjects))
     # A half-written city must never look complete: the manifest is written last, atomically.
     (out / MANIFEST).unlink(missing_ok=True)
-    city = _City(out, catalogue, departments, as_of, seed)
     total = pop.n_subjects + pop.n_persons
+    jobs = [(out, pop.n_subjects, pop.n_persons, seed, as_of, k, workers, catalogue) for k in range(workers)]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("生成合成城市", total=total)
-        for i in range(pop.n_subjects):
-            city.emit(pop.subject(i), person=False)
-            if i % 1000 == 0:
-                bar.update(task, completed=i)
-        for j in range(pop.n_persons):
-            city.emit(pop.person(j), person=True)
-            if j % 1000 == 0:
-                bar.update(task, completed=pop.n_subjects + j)
-    files = city.close()
+        if workers == 1:
+            results = [_run_worker(jobs[0])]
+        else:
+            ctx = multiprocessing.get_context("fork")
+            counter = ctx.Value("q", 0)
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(counter,)) as pool:
+                pending = pool.map_async(_run_worker, jobs)
+                while not pending.ready():
+                    pending.wait(0.5)
+                    bar.update(task, completed=counter.value)
+                results = pending.get()
+        bar.update(task, completed=total)
+    files = sorted((f for fs, _ in results for f in fs), key=lambda f: f["path"])
+    counts: Counter = Counter()
+    for _, c in results:
+        counts.update(c)
     manifest = {
         "format_version": FORMAT_VERSION,
         "seed": seed,
         "as_of": as_of.isoformat(),
+        "workers": workers,
         "catalogue_version": catalogue.version,
         "subjects": {"organisations": pop.n_subjects, "persons": pop.n_persons, "total": total},
-        "records_total": sum(city.counts.values()),
-        "records_by_resource": dict(sorted(city.counts.items())),
+        "records_total": sum(counts.values()),
+        "records_by_resource": dict(sorted(counts.items())),
         "files": files,
     }
     tmp = out / (MANIFEST + ".tmp")

@@ -44,3 +44,22 @@ class Conflict(XinyongError):
 class ConfigurationError(XinyongError):
     status_code = 500
     code = "configuration_error"
+
+
+class Unauthorized(XinyongError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(XinyongError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(XinyongError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

@@ -11,9 +11,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from xinyong import __version__
+from xinyong.accounts.access import enforce_policy, install_access_control
+from xinyong.accounts.api import router as accounts_api_router
+from xinyong.accounts.pages import router as accounts_pages_router
 from xinyong.catalogue.api import router as catalogue_router
 from xinyong.config import get_settings
 from xinyong.departments.api import router as departments_router
+from xinyong.intake.api import router as intake_router
 from xinyong.subjects.api import router as subjects_router
 from xinyong.subjects.models import Subject
 from xinyong.web.deps import get_session
@@ -27,11 +31,17 @@ def create_app() -> FastAPI:
         version=__version__,
         description="信用信息目录、数据来源单位与信用主体查询接口。所有错误均返回 "
                     "`{\"error\": {\"code\", \"message\"}}`，message 为中文说明。",
+        # Every route passes the central access policy (xinyong.accounts.policy).
+        dependencies=[Depends(enforce_policy)],
     )
     install_error_handlers(app)
+    install_access_control(app)
     app.include_router(catalogue_router)
     app.include_router(departments_router)
     app.include_router(subjects_router)
+    app.include_router(intake_router)
+    app.include_router(accounts_api_router)
+    app.include_router(accounts_pages_router)
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(session: Annotated[Session, Depends(get_session)]) -> JSONResponse:

@@ -10,17 +10,28 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xinyong.accounts.cli import clients_app, users_app
+from xinyong.audit.cli import app as audit_app
 from xinyong.catalogue.cli import app as catalogue_app
 from xinyong.config import get_settings
 from xinyong.departments.cli import app as departments_app
 from xinyong.errors import XinyongError
 from xinyong.identity.cli import app as codes_app
+from xinyong.intake.cli import app as intake_app
+from xinyong.intake.cli import ingest as ingest_command
+from xinyong.intake.cli import ingest_city_command
 from xinyong.logging import configure_logging
 
 app = typer.Typer(help="信用 Xinyong — 公共信用信息平台", no_args_is_help=True, add_completion=False)
 app.add_typer(codes_app, name="codes")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(departments_app, name="departments")
+app.add_typer(intake_app, name="intake")
+app.command("ingest")(ingest_command)
+app.command("ingest-city")(ingest_city_command)
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
 console = Console()
 log = logging.getLogger("xinyong.cli")
 
@@ -131,6 +142,18 @@ def demo(
         manifest = generate_city(city_dir, n_subjects=subjects, seed=seed, progress=True)
     stats = load_city(city_dir, progress=True)
     console.print(f"合成城市已载入：新增 {stats['created']:,}，更新 {stats['updated']:,}，未变 {stats['unchanged']:,}")
+    from rich.progress import Progress
+
+    from xinyong.accounts.actor import Actor
+    from xinyong.db.engine import get_engine
+    from xinyong.intake.service import ingest_city
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("归集部门文件", total=len(manifest["files"]))
+        batches = ingest_city(get_engine(), city_dir, actor=Actor.cli(),
+                              progress=lambda entry, result: bar.advance(task))
+    console.print(f"部门文件已归集：{len(batches)} 个批次，接收 {sum(b.rows_accepted for b in batches):,} 行，"
+                  f"拒收 {sum(b.rows_rejected for b in batches):,} 行")
     if serve_after:
         serve(host=host, port=port, workers=1)
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     key_file: Path | None = None
     catalogue_dir: Path | None = None
+    # Official holiday arrangement (one "2027-01-01,holiday" / "2027-02-07,workday" per line)
+    # for years the bundled chinese-calendar does not know yet.
+    holiday_file: Path | None = None
     site_name: str = "信用示范市"
     log_level: str = "INFO"
     sql_echo: bool = False

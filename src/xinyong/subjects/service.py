@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import islice
 
 from sqlalchemy import func, insert, or_, select
@@ -330,3 +330,132 @@ def list_subjects(session: Session, *, q: str | None = None, kind: str | None = 
     rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)
                            .options(selectinload(Subject.identifiers), selectinload(Subject.names))).all()
     return {"total": total, "page": page, "size": size, "items": [public_profile(s) for s in rows]}
+
+
+# --- bulk matching and creation (intake) -----------------------------------------------------------
+
+_IN_CHUNK = 900  # under SQLite's bound-parameter limit with room for other parameters
+
+
+def _values_in(session: Session, column, values: Iterable[str]) -> Iterator:
+    """``column IN values`` as few statements as the dialect allows: one ``= ANY(array)`` on
+    PostgreSQL, lists under SQLite's bound-parameter limit elsewhere."""
+    values = sorted(set(values))
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import String, any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        yield column == any_(bindparam("values_in", values, type_=ARRAY(String)))
+        return
+    for part in _chunks(values, _IN_CHUNK):
+        yield column.in_(part)
+
+
+def subjects_by_uscc(session: Session, usccs: Iterable[str]) -> dict[str, int]:
+    """USCC → subject id, for many USCCs at once (intake matching)."""
+    out: dict[str, int] = {}
+    for cond in _values_in(session, Subject.uscc, usccs):
+        out.update((u, i) for i, u in session.execute(select(Subject.id, Subject.uscc).where(cond)))
+    return out
+
+
+def subjects_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]
+                           ) -> tuple[dict[tuple[str, str], int], dict[int, str | None]]:
+    """(scheme, value) → subject id for legacy codes, and each found subject's USCC."""
+    wanted = set(pairs)
+    found: dict[tuple[str, str], int] = {}
+    uscc_of: dict[int, str | None] = {}
+    for cond in _values_in(session, SubjectIdentifier.value, (v for _, v in wanted)):
+        rows = session.execute(
+            select(SubjectIdentifier.scheme, SubjectIdentifier.value, SubjectIdentifier.subject_id, Subject.uscc)
+            .join(Subject, Subject.id == SubjectIdentifier.subject_id).where(cond))
+        for scheme, value, sid, uscc in rows:
+            if (scheme, value) in wanted:
+                found[(scheme, value)] = sid
+                uscc_of[sid] = uscc
+    return found, uscc_of
+
+
+def subjects_by_id_hash(session: Session, hashes: Iterable[str]) -> dict[str, int]:
+    """Personal-ID keyed hash → subject id."""
+    out: dict[str, int] = {}
+    for cond in _values_in(session, Subject.citizen_id_hash, hashes):
+        out.update((h, i) for i, h in session.execute(select(Subject.id, Subject.citizen_id_hash).where(cond)))
+    return out
+
+
+def subjects_by_name(session: Session, names: Iterable[str]) -> dict[str, list[tuple[int, str | None, str | None]]]:
+    """Normalised name → [(subject id, uscc, region)] of organisations bearing it now or formerly.
+    Natural persons are never matched by name."""
+    out: dict[str, list[tuple[int, str | None, str | None]]] = {}
+    names = list(names)
+    for column, stmt in ((Subject.name_norm, select(Subject.name_norm, Subject.id, Subject.uscc, Subject.region)),
+                         (SubjectName.name_norm, select(SubjectName.name_norm, Subject.id, Subject.uscc, Subject.region)
+                          .join(Subject, Subject.id == SubjectName.subject_id))):
+        for cond in _values_in(session, column, names):
+            for name_norm, sid, uscc, region in session.execute(stmt.where(cond, Subject.kind != "natural_person")):
+                candidates = out.setdefault(name_norm, [])
+                if all(c[0] != sid for c in candidates):
+                    candidates.append((sid, uscc, region))
+    return out
+
+
+def _insert_ignoring_conflicts(session: Session, table, rows: list[dict]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+
+def create_unverified_subjects(session: Session, rows: list[dict], *, source: str = "intake") -> list[int]:
+    """Create subjects that a data row named but the registry does not hold (``verified=False``).
+
+    Each row: kind, name, uscc, citizen_id_enc/hash/masked, region, identifiers {scheme: value}.
+    Returns the subject ids in input order. A subject another transaction created meanwhile
+    (same USCC or personal-ID hash) is reused, not duplicated. Identifiers already held by
+    another subject are left where they are.
+    """
+    if not rows:
+        return []
+    now = datetime.now(UTC)
+    values = [{"kind": r["kind"], "name": r["name"][:255], "name_norm": normalize_name(r["name"])[:255],
+               "uscc": r.get("uscc"), "region": r.get("region"), "verified": False,
+               "citizen_id_enc": r.get("citizen_id_enc"), "citizen_id_hash": r.get("citizen_id_hash"),
+               "citizen_id_masked": r.get("citizen_id_masked"), "created_at": now, "updated_at": now}
+              for r in rows]
+    keyed = [v for v in values if v["uscc"] or v["citizen_id_hash"]]
+    plain_idx = [i for i, v in enumerate(values) if not (v["uscc"] or v["citizen_id_hash"])]
+    ids: list[int | None] = [None] * len(rows)
+    if keyed:
+        _insert_ignoring_conflicts(session, Subject.__table__, keyed)
+        by_uscc = subjects_by_uscc(session, (v["uscc"] for v in keyed if v["uscc"]))
+        by_hash = subjects_by_id_hash(session, (v["citizen_id_hash"] for v in keyed if v["citizen_id_hash"]))
+        for i, v in enumerate(values):
+            if v["uscc"]:
+                ids[i] = by_uscc[v["uscc"]]
+            elif v["citizen_id_hash"]:
+                ids[i] = by_hash[v["citizen_id_hash"]]
+    if plain_idx:
+        new = session.scalars(insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+                              [values[i] for i in plain_idx]).all()
+        for i, sid in zip(plain_idx, new, strict=True):
+            ids[i] = sid
+    idents = []
+    for sid, r in zip(ids, rows):
+        codes = dict(r.get("identifiers") or {})
+        if r.get("uscc"):
+            codes["uscc"] = r["uscc"]
+            embedded = check_org_code(r["uscc"][8:17])
+            if embedded.valid and "org_code" not in codes:
+                codes["org_code"] = embedded.normalized
+        for scheme, value in codes.items():
+            if scheme in SCHEMES and value and len(value) <= MAX_IDENTIFIER_LEN:
+                idents.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
+                               "created_at": now, "updated_at": now})
+    if idents:
+        _insert_ignoring_conflicts(session, SubjectIdentifier.__table__, idents)
+    return [int(i) for i in ids]  # type: ignore[arg-type]

@@ -153,6 +153,7 @@ class _City:
             if subject.kind not in resource.subject_kinds:
                 continue
             n = _count(rng, _rate(resource, subject))
+            prev_base = None
             for _ in range(n):
                 dept = self._dept_for(resource, subject, rng)
                 key = (dept["code"], resource.code)
@@ -165,6 +166,11 @@ class _City:
                     earliest = subject.established if not person else self.as_of - timedelta(days=HISTORY_DAYS)
                     span = max((self.as_of - max(earliest, self.as_of - timedelta(days=HISTORY_DAYS))).days, 0)
                     base = self.as_of - timedelta(days=rng.randint(0, span))
+                    if prev_base is not None and base.year == prev_base.year:
+                        # A repeat record is from another year: keys such as (uscc, evaluation year)
+                        # allow one record per subject and year.
+                        base = prev_base - timedelta(days=366)
+                prev_base = base
                 ctx = Ctx(rng=rng, subject=subject, dept=dept, resource=resource, seq=seq,
                           as_of=self.as_of, base=base)
                 self.writer(dept, resource).write(fill_record(resource, ctx))

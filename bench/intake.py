@@ -1,0 +1,253 @@
+"""Intake benchmark: rows/s and peak memory of `ingest_file` on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/intake.py --rows 200000 --db both
+    .venv/bin/python bench/intake.py --rows 1000000 --json
+
+For each database and each repetition: a fresh database, the departments and the subjects of
+the generated population registered (not timed), then — each in its own subprocess, so its
+peak RSS is its own — a first ingest of an N-row ``admin_penalty`` CSV and a re-ingest of the
+same file (every row unchanged). On PostgreSQL the same file is also loaded by a raw ``COPY``
+into a bare 30-column text table, in the same run, as the yardstick.
+
+Budgets (2-core machine): PostgreSQL intake ≤ 3× raw COPY and ≥ 50,000 rows/s; SQLite
+≥ 30,000 rows/s; re-ingest ≤ 2× raw COPY; peak RSS < 1 GB. Medians are printed with the
+ratios and whether each budget is met. Nothing here is tuned to pass: a miss is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# A fixed benchmark key: the data is synthetic.
+BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
+BUDGET = {"pg_rows_per_s": 50_000, "sqlite_rows_per_s": 30_000, "pg_vs_copy": 3.0, "reingest_vs_copy": 2.0,
+          "rss_bytes": 1 << 30}
+
+
+def _env(var_dir: Path, url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
+    env.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_VAR_DIR=str(var_dir), XINYONG_LOG_LEVEL="WARNING",
+               PYTHONPATH=str(ROOT / "src"))
+    if url:
+        env["XINYONG_DATABASE_URL"] = url
+    return env
+
+
+# --- child: one timed ingest -------------------------------------------------------------------------
+
+
+def child(url: str, path: str, today: str, chunk_rows: int) -> None:
+    from datetime import date
+
+    from xinyong.db.engine import get_engine
+    from xinyong.intake.service import ingest_file
+
+    engine = get_engine(url)
+    started = time.perf_counter()
+    result = ingest_file(engine, path, "admin_penalty", "market_regulation", today=date.fromisoformat(today),
+                         chunk_rows=chunk_rows)
+    seconds = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "rss_bytes": own, "helper_rss_bytes": helper,
+                      "result": {k: v for k, v in result.to_dict().items() if k != "errors"}}))
+
+
+def run_child(url: str, path: Path, var_dir: Path, chunk_rows: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", "--url", url, "--file", str(path),
+                          "--today", "2026-11-01", "--chunk-rows", str(chunk_rows)],
+                         env=_env(var_dir, url), capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"intake run failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- setup -------------------------------------------------------------------------------------------
+
+
+def data_file(rows: int, given: Path | None, cache: Path) -> Path:
+    if given:
+        return given
+    from xinyong.intake.bulkdata import write_penalty_csv
+
+    path = cache / f"admin_penalty-{rows}.csv"
+    if not path.exists():
+        print(f"generating {rows:,} rows → {path}", file=sys.stderr)
+        tmp = path.with_suffix(".partial")
+        write_penalty_csv(tmp, rows)
+        tmp.replace(path)
+    return path
+
+
+def prepare_db(url: str, rows: int, var_dir: Path) -> None:
+    """Schema, departments and the population's subjects (a populated registry, as in production)."""
+    code = (
+        "from xinyong.db.migrate import upgrade\n"
+        "from xinyong.db.engine import session_scope\n"
+        "from xinyong.departments.service import seed_departments\n"
+        "from xinyong.subjects.service import upsert_subjects\n"
+        "from xinyong.intake.bulkdata import population_for, iter_registry\n"
+        f"upgrade({url!r})\n"
+        f"with session_scope({url!r}) as s:\n"
+        "    seed_departments(s)\n"
+        f"    upsert_subjects(s, iter_registry(population_for({rows}, 1)), chunk_size=5000)\n")
+    subprocess.run([sys.executable, "-c", code], env=_env(var_dir, url), check=True)
+
+
+def new_database(kind: str, work: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        path = work / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
+
+        def drop() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+
+        return f"sqlite:///{path}", drop
+    import psycopg
+
+    name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url, drop
+
+
+def raw_copy_seconds(path: Path) -> float:
+    """COPY the CSV into a bare 30-column text table (no checks, no indexes): the yardstick."""
+    import psycopg
+
+    with open(path, encoding="utf-8") as fh:
+        width = len(fh.readline().split(","))
+    name = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {name} ({', '.join(f'c{i} text' for i in range(width))})")
+        try:
+            started = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN (FORMAT csv, HEADER true)") as cp, \
+                    open(path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    cp.write(block)
+            return time.perf_counter() - started
+        finally:
+            conn.execute(f"DROP TABLE {name}")
+
+
+# --- report ------------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--file", type=Path)
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--repeat", type=int, default=1, help="repetitions (medians are reported)")
+    ap.add_argument("--chunk-rows", type=int, default=20_000)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--today", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.url, str(args.file), args.today, args.chunk_rows)
+        return
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="xinyong-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cache = ROOT / "var" / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ.update(_env(work))
+    path = data_file(args.rows, args.file, cache)
+    with open(path, "rb") as fh:
+        rows = sum(1 for _ in fh) - 1
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    report: dict = {"rows": rows, "file": str(path), "file_bytes": path.stat().st_size, "repeat": args.repeat,
+                    "cpus": os.cpu_count(), "budgets": BUDGET, "databases": {}}
+    copy_times = []
+    for kind in kinds:
+        runs = []
+        for _ in range(args.repeat):
+            url, drop = new_database(kind, work)
+            try:
+                prepare_db(url, rows, work)
+                first = run_child(url, path, work, args.chunk_rows)
+                again = run_child(url, path, work, args.chunk_rows)
+                if kind == "postgresql":
+                    copy_times.append(raw_copy_seconds(path))
+            finally:
+                drop()
+            assert first["result"]["records_created"] == rows and again["result"]["records_unchanged"] == rows, \
+                (first["result"], again["result"])
+            runs.append({"first": first, "again": again})
+            print(f"{kind}: first {first['seconds']:.1f}s, re-ingest {again['seconds']:.1f}s", file=sys.stderr)
+        first_s = median([r["first"]["seconds"] for r in runs])
+        again_s = median([r["again"]["seconds"] for r in runs])
+        rss = max(max(r["first"]["rss_bytes"], r["first"]["helper_rss_bytes"], r["again"]["rss_bytes"],
+                      r["again"]["helper_rss_bytes"]) for r in runs)
+        report["databases"][kind] = {
+            "first_seconds": round(first_s, 2), "first_rows_per_s": round(rows / first_s),
+            "reingest_seconds": round(again_s, 2), "reingest_rows_per_s": round(rows / again_s),
+            "peak_rss_mb": round(rss / 2**20), "runs": runs}
+    if copy_times:
+        copy_s = median(copy_times)
+        report["raw_copy_seconds"] = round(copy_s, 2)
+        report["raw_copy_rows_per_s"] = round(rows / copy_s)
+    checks = []
+    if "postgresql" in report["databases"]:
+        pg = report["databases"]["postgresql"]
+        pg["vs_raw_copy"] = round(pg["first_seconds"] / report["raw_copy_seconds"], 2)
+        pg["reingest_vs_raw_copy"] = round(pg["reingest_seconds"] / report["raw_copy_seconds"], 2)
+        checks += [("PostgreSQL intake rows/s ≥ 50,000", pg["first_rows_per_s"] >= BUDGET["pg_rows_per_s"]),
+                   ("PostgreSQL intake ≤ 3× raw COPY", pg["vs_raw_copy"] <= BUDGET["pg_vs_copy"]),
+                   ("PostgreSQL re-ingest ≤ 2× raw COPY", pg["reingest_vs_raw_copy"] <= BUDGET["reingest_vs_copy"])]
+    if "sqlite" in report["databases"]:
+        lite = report["databases"]["sqlite"]
+        checks.append(("SQLite intake rows/s ≥ 30,000", lite["first_rows_per_s"] >= BUDGET["sqlite_rows_per_s"]))
+        if "raw_copy_seconds" in report:
+            lite["reingest_vs_raw_copy"] = round(lite["reingest_seconds"] / report["raw_copy_seconds"], 2)
+    for kind, d in report["databases"].items():
+        checks.append((f"{kind} peak RSS < 1 GB", d["peak_rss_mb"] * 2**20 < BUDGET["rss_bytes"]))
+    report["checks"] = {name: ok for name, ok in checks}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(f"\n{rows:,} rows ({path.stat().st_size / 2**20:.0f} MB), {os.cpu_count()} CPUs, "
+          f"median of {args.repeat}")
+    if "raw_copy_seconds" in report:
+        print(f"  raw PostgreSQL COPY:   {report['raw_copy_seconds']:8.2f} s  {report['raw_copy_rows_per_s']:>9,} rows/s")
+    for kind, d in report["databases"].items():
+        ratio = f"  ({d['vs_raw_copy']}× COPY)" if "vs_raw_copy" in d else ""
+        again = f"  ({d['reingest_vs_raw_copy']}× COPY)" if "reingest_vs_raw_copy" in d else ""
+        print(f"  {kind:10s} first:   {d['first_seconds']:8.2f} s  {d['first_rows_per_s']:>9,} rows/s{ratio}")
+        print(f"  {kind:10s} again:   {d['reingest_seconds']:8.2f} s  {d['reingest_rows_per_s']:>9,} rows/s{again}")
+        print(f"  {kind:10s} peak RSS: {d['peak_rss_mb']:,} MB (largest process: writer or reader helper)")
+    for name, ok in checks:
+        print(f"  [{'ok' if ok else 'MISS'}] {name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The helper process gives the same batch as in-process preparation; a file broken half-way
+is refused whole. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xinyong.intake.bulkdata import write_penalty_csv
+from xinyong.intake.models import IntakeBatch, Record
+from xinyong.intake.service import ingest_file
+
+from .conftest import AS_OF
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    path = write_penalty_csv(tmp_path_factory.mktemp("pipeline") / "p.csv", 3000)
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    for i in (5, 700, 2999):
+        rows[i][header.index("处罚决定日期")] = "2024-13-01"
+    rows.append(list(rows[10]))  # an identical duplicate
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    return path
+
+
+def test_helper_and_in_process_agree(engine, faulty):
+    helper = ingest_file(engine, faulty, "admin_penalty", "market_regulation", today=AS_OF, parallel=True, chunk_rows=700)
+    assert (helper.rows_total, helper.rows_rejected, helper.rows_duplicate, helper.records_created) == (3001, 3, 1, 2997)
+    assert [e["row"] for e in helper.errors] == [7, 702, 3001]
+    again = ingest_file(engine, faulty, "admin_penalty", "market_regulation", today=AS_OF, parallel=False)
+    assert (again.records_unchanged, again.records_created, again.records_updated) == (2998, 0, 0)
+    assert again.errors == helper.errors
+    once_more = ingest_file(engine, faulty, "admin_penalty", "market_regulation", today=AS_OF, parallel=True)
+    assert (once_more.records_unchanged, once_more.rows_rejected) == (2998, 3)
+
+
+def test_a_file_broken_half_way_is_refused_whole(engine, tmp_path):
+    path = write_penalty_csv(tmp_path / "p.ndjson.csv", 50)
+    json_path = tmp_path / "p.json"
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    import json
+
+    objs = [json.dumps(dict(zip(header, r)), ensure_ascii=False) for r in rows]
+    json_path.write_text("[" + ",\n".join(objs) + ",\n{\"行政相对人名称\": ", encoding="utf-8")  # cut off
+    result = ingest_file(engine, json_path, "admin_penalty", "market_regulation", today=AS_OF, chunk_rows=10)
+    assert result.status == "refused" and "JSON" in result.message
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+        batch = s.scalar(select(IntakeBatch))
+        assert batch.status == "refused" and batch.rows_total == 0
+
+
+def test_an_unexpected_failure_keeps_nothing_but_a_trace(engine, faulty, monkeypatch):
+    from xinyong.intake import store
+
+    original, calls = store.BatchStore.apply, []
+
+    def failing(self, chunk):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated failure")
+        return original(self, chunk)
+
+    monkeypatch.setattr(store.BatchStore, "apply", failing)
+    with pytest.raises(RuntimeError):
+        ingest_file(engine, faulty, "admin_penalty", "market_regulation", today=AS_OF, parallel=True, chunk_rows=500)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+        batch = s.scalar(select(IntakeBatch))
+        assert batch.status == "failed" and "未入库" in batch.message

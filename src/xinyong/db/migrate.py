@@ -23,19 +23,22 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None) -> tuple[str | None, str]:
-    """Upgrade to head; returns (revision before, revision after)."""
+    """Upgrade to every head; returns (revision before, revision after)."""
     cfg = alembic_config(url)
     before = current_revision(url)
     with get_engine(url).begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        # "heads": features developed side by side may add branches before a merge revision joins them.
+        command.upgrade(cfg, "heads")
     return before, head_revision()
 
 
 def current_revision(url: str | None = None) -> str | None:
+    """The database's revision (several joined by "+" while branches are unmerged)."""
     with get_engine(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    return "+".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))

@@ -16,17 +16,8 @@ from pathlib import Path
 from xinyong.catalogue import load_catalogue
 from xinyong.subjects.service import SubjectIn
 from xinyong.synthetic.population import Population, SyntheticSubject
+from xinyong.synthetic.values import VIOLATIONS
 
-_VIOLATIONS = [
-    ("未按规定公示年度报告", "《企业信息公示暂行条例》第十八条"),
-    ("销售不符合食品安全标准的食品", "《中华人民共和国食品安全法》第一百二十四条"),
-    ("未取得排污许可证排放污染物", "《中华人民共和国环境保护法》第六十三条"),
-    ("未按规定开展安全生产教育和培训", "《中华人民共和国安全生产法》第九十七条"),
-    ("发布虚假广告", "《中华人民共和国广告法》第五十五条"),
-    ("违法建设", "《中华人民共和国城乡规划法》第六十四条"),
-    ("无证经营", "《无证无照经营查处办法》第十三条"),
-    ("价格违法", "《中华人民共和国价格法》第四十条"),
-]
 _CATEGORIES = ["罚款", "警告", "罚款；没收违法所得", "警告；罚款", "责令停产停业", "吊销许可证件", "通报批评"]
 AUTHORITY = ("佛山市市场监督管理局", "11440600862729575F")
 
@@ -63,7 +54,7 @@ def write_penalty_csv(path: Path, n_rows: int, *, seed: int = 1, as_of: date = d
             person = n % 33 == 0
             s = persons[n % len(persons)] if person else subjects[(n * 7919) % len(subjects)]
             decided = as_of - timedelta(days=rng.randrange(1, 1000))
-            violation, basis = _VIOLATIONS[n % len(_VIOLATIONS)]
+            violation, basis = VIOLATIONS[n % len(VIOLATIONS)]
             category = _CATEGORIES[n % len(_CATEGORIES)]
             fine = f"{rng.randrange(1, 5000) / 100:.2f}" if "罚款" in category else ""
             row = {

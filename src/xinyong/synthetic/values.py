@@ -28,7 +28,7 @@ _DEPT_ABBR = {
     "urban_management": "佛城管", "customs": "佛关", "pbc": "佛银", "development_reform": "佛发改",
     "court": "粤06",
 }
-_VIOLATIONS = [
+VIOLATIONS = [
     ("未按规定公示年度报告", "《企业信息公示暂行条例》第十八条"),
     ("销售不符合食品安全标准的食品", "《中华人民共和国食品安全法》第一百二十四条"),
     ("未取得排污许可证排放污染物", "《中华人民共和国环境保护法》第六十三条"),
@@ -72,7 +72,7 @@ def _serial(prefix: str) -> Callable[[Ctx], str]:
 
 
 def _violation(ctx: Ctx) -> tuple[str, str]:
-    return _VIOLATIONS[(ctx.seq * 7 + ctx.subject.index) % len(_VIOLATIONS)]
+    return VIOLATIONS[(ctx.seq * 7 + ctx.subject.index) % len(VIOLATIONS)]
 
 
 def _amount(ctx: Ctx) -> str:

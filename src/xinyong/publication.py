@@ -3,38 +3,82 @@
 The portal, search, double-publicity lists, exports, public API and reports all filter with
 ``public_record_clause`` and label with ``record_status_label``; none of them decides
 visibility on its own. The workflows (disclosure windows, objections, repair) change the
-state this module reads, so a record leaves every public surface at once.
+state this module reads, so a record leaves every public surface at once:
+
+* a record of a non-public resource, a withdrawn (撤销) record, a record the window rules do
+  not publish (minor penalties, ``ends_when`` met), a repaired (已修复) record, and a record past
+  its last day of publication (``public_until``) or its own valid-until date are not public;
+* a record with an open objection stays public, labelled 异议处理中.
+
+The window's end is a date comparison, so a record leaves the public surfaces on the day its
+window ends even before ``xinyong tick`` has recorded the closure.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from xinyong.catalogue import load_catalogue
 from xinyong.intake.models import Record
 
+OBJECTION_OPEN = "异议处理中"
+REPAIRED = "已修复"
+WITHDRAWN = "已撤销"
+WINDOW_CLOSED = "已过公示期"
+NOT_PUBLISHED = "不予公示"
+
 
 def public_resource_codes() -> list[str]:
-    return sorted(r.code for r in load_catalogue().resources if r.is_public)
+    return sorted(r.code for r in load_catalogue().resources.values() if r.is_public)
+
+
+def _today(today: date | None) -> date:
+    if today is not None:
+        return today
+    from xinyong.workflows.clock import today as clock_today
+
+    return clock_today()
 
 
 def public_record_clause(today: date | None = None) -> ColumnElement[bool]:
-    """SQL condition: the record is of a public resource, in force, and not past its end date."""
-    today = today or date.today()
+    """SQL condition: the record is of a public resource, in force, published under its window
+    rules, not repaired, and neither past its window nor its own end date."""
+    today = _today(today)
     codes = public_resource_codes()
     if not codes:
         return false()
     return and_(
         Record.resource.in_(codes),
         Record.status == "active",
+        Record.published == true(),
+        Record.repaired_at.is_(None),
         or_(Record.valid_until.is_(None), Record.valid_until >= today),
+        or_(Record.public_until.is_(None), Record.public_until >= today),
     )
 
 
-def record_status_label(record: Record) -> str | None:
-    """The status a public page shows beside a record (None: nothing special)."""
+def is_public(record: Record, today: date | None = None) -> bool:
+    """The same rule for one loaded record (pages that already hold the row)."""
+    today = _today(today)
+    return (record.resource in set(public_resource_codes()) and record.status == "active"
+            and record.published is not False and record.repaired_at is None
+            and (record.valid_until is None or record.valid_until >= today)
+            and (record.public_until is None or record.public_until >= today))
+
+
+def record_status_label(record: Record, today: date | None = None) -> str | None:
+    """The status shown beside a record (None: nothing special). Public pages only ever see
+    public records, so they show at most 异议处理中; the subject's own file sees them all."""
     if record.status == "withdrawn":
-        return "已撤销"
+        return WITHDRAWN
+    if record.repaired_at is not None:
+        return REPAIRED
+    if record.objection_open:
+        return OBJECTION_OPEN
+    if record.published is False:
+        return NOT_PUBLISHED
+    if record.public_until is not None and record.public_until < _today(today):
+        return WINDOW_CLOSED
     return None

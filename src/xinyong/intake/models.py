@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -103,6 +105,16 @@ class Record(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Disclosure window (workflows, see xinyong.workflows.windows and xinyong.publication):
+    # severity under the window rules; False when the rules say "not published" (minor, ended);
+    # last day published; first day repair may be asked for; set by `xinyong tick` once closed.
+    severity: Mapped[str | None] = mapped_column(String(16))
+    published: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    public_until: Mapped[date | None] = mapped_column(Date)
+    repair_after: Mapped[date | None] = mapped_column(Date)
+    window_closed_on: Mapped[date | None] = mapped_column(Date)
+    objection_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    repaired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RecordVersion(Base):

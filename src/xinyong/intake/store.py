@@ -40,6 +40,7 @@ from xinyong.subjects.service import (
     subjects_by_name,
     subjects_by_uscc,
 )
+from xinyong.workflows.windows import WindowCalculator
 
 from .prepare import ErrorItem, HintedRow, PreparedChunk, PreparedRow, SubjectKey
 from .workdays import DEADLINE_WORKDAYS, DelayCounter
@@ -115,6 +116,8 @@ class BatchStore:
         self.file_sha256 = file_sha256
         self.submitted_on = submitted_on
         self.delays = delays
+        # Disclosure window of each new or changed row (workflows): severity, published, last day, repair date.
+        self.windows = WindowCalculator(resource)
         self.dialect = session.get_bind().dialect.name
         self.counts = Counts()
         conn = session.connection()
@@ -144,7 +147,8 @@ class BatchStore:
                 CREATE TEMP TABLE IF NOT EXISTS _intake_stage (
                     kind text, record_id bigint, version integer, nk text COLLATE "C", nk_text text, subject_id bigint,
                     main_date date, valid_until date, content_hash text, raw_hash text, data json,
-                    personal_enc bytea, row_no integer, delay integer, on_time boolean) ON COMMIT DROP;
+                    personal_enc bytea, row_no integer, delay integer, on_time boolean,
+                    severity text, published boolean, public_until date, repair_after date) ON COMMIT DROP;
                 TRUNCATE _intake_seen, _intake_stage;
             """)
 
@@ -418,27 +422,31 @@ class BatchStore:
                 cur.execute("SELECT nextval(pg_get_serial_sequence('records', 'id')) FROM generate_series(1, %s)",
                             (len(creates),))
                 ids = [row[0] for row in cur]
+            window = self.windows.from_json
             with cur.copy("COPY _intake_stage (kind, record_id, version, nk, nk_text, subject_id, main_date, "
-                          "valid_until, content_hash, raw_hash, data, personal_enc, row_no, delay, on_time) "
-                          "FROM STDIN") as cp:
+                          "valid_until, content_hash, raw_hash, data, personal_enc, row_no, delay, on_time, "
+                          "severity, published, public_until, repair_after) FROM STDIN") as cp:
                 write = cp.write_row
                 for rid, r in zip(ids, creates):
                     delay, on_time = self._timeliness(r)
                     write(("new", rid, 1, r.nk_hash, r.nk_text, subject_ids[r.row_no], r.main_date, r.valid_until,
-                           r.content_hash, r.raw_hash, r.data_json, r.personal_enc, r.row_no, delay, on_time))
+                           r.content_hash, r.raw_hash, r.data_json, r.personal_enc, r.row_no, delay, on_time,
+                           *window(r.data_json, r.main_date, r.valid_until)))
                 for r, rec in updates:
                     write(("changed", rec.id, rec.version + 1, r.nk_hash, r.nk_text, subject_ids[r.row_no],
                            r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json, r.personal_enc,
-                           r.row_no, None, None))
+                           r.row_no, None, None, *window(r.data_json, r.main_date, r.valid_until)))
             p = {"res": self.resource.code, "dept": self.department_id, "batch": self.batch_id,
                  "sub": self.submitted_on, "sha": self.file_sha256}
             if creates:
                 cur.execute("""
                     INSERT INTO records (id, resource, natural_key_hash, natural_key, subject_id, department_id,
                         current_version, status, main_date, valid_until, content_hash, raw_hash, data,
-                        personal_enc, last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at)
+                        personal_enc, last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at,
+                        severity, published, public_until, repair_after, objection_open)
                     SELECT record_id, %(res)s, nk, nk_text, subject_id, %(dept)s, 1, 'active', main_date, valid_until,
-                        content_hash, raw_hash, data, personal_enc, %(batch)s, %(sub)s, delay, on_time, now(), now()
+                        content_hash, raw_hash, data, personal_enc, %(batch)s, %(sub)s, delay, on_time, now(), now(),
+                        severity, published, public_until, repair_after, false
                     FROM _intake_stage WHERE kind = 'new'
                 """, p)
             if updates:
@@ -446,7 +454,9 @@ class BatchStore:
                     UPDATE records r SET current_version = s.version, subject_id = s.subject_id,
                         department_id = %(dept)s, main_date = s.main_date, valid_until = s.valid_until,
                         content_hash = s.content_hash, raw_hash = s.raw_hash, natural_key = s.nk_text,
-                        data = s.data, personal_enc = s.personal_enc, last_batch_id = %(batch)s, updated_at = now()
+                        data = s.data, personal_enc = s.personal_enc, last_batch_id = %(batch)s, updated_at = now(),
+                        severity = s.severity, published = s.published, public_until = s.public_until,
+                        repair_after = s.repair_after, window_closed_on = NULL
                     FROM _intake_stage s WHERE s.kind = 'changed' AND r.id = s.record_id
                 """, p)
             cur.execute("""
@@ -462,6 +472,7 @@ class BatchStore:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         sub = self.submitted_on.isoformat()
         cur = self.raw.cursor()
+        window = self.windows.from_json
         if creates:
             first = self.next_record_id
             self.next_record_id += len(creates)
@@ -471,27 +482,31 @@ class BatchStore:
                 sid = subject_ids[r.row_no]
                 record_rows.append((rid, self.resource.code, r.nk_hash, r.nk_text, sid, self.department_id,
                                     r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json,
-                                    r.personal_enc, self.batch_id, sub, delay, on_time, now, now))
+                                    r.personal_enc, self.batch_id, sub, delay, on_time, now, now,
+                                    *_sqlite_window(window(r.data_json, r.main_date, r.valid_until))))
                 version_rows.append((rid, 1, "created", self.batch_id, self.department_id, sid, self.file_sha256,
                                      r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
                 "INSERT INTO records (id, resource, natural_key_hash, natural_key, subject_id, department_id, "
                 "current_version, status, main_date, valid_until, content_hash, raw_hash, data, personal_enc, "
-                "last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,1,'active',?,?,?,?,?,?,?,?,?,?,?,?)", record_rows)
+                "last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at, "
+                "severity, published, public_until, repair_after, objection_open) "
+                "VALUES (?,?,?,?,?,?,1,'active',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)", record_rows)
             self._sqlite_versions(cur, version_rows)
         if updates:
             rows, version_rows = [], []
             for r, rec in updates:
                 sid = subject_ids[r.row_no]
                 rows.append((rec.version + 1, sid, self.department_id, r.main_date, r.valid_until, r.content_hash,
-                             r.raw_hash, r.nk_text, r.data_json, r.personal_enc, self.batch_id, now, rec.id))
+                             r.raw_hash, r.nk_text, r.data_json, r.personal_enc, self.batch_id, now,
+                             *_sqlite_window(window(r.data_json, r.main_date, r.valid_until)), rec.id))
                 version_rows.append((rec.id, rec.version + 1, "updated", self.batch_id, self.department_id, sid,
                                      self.file_sha256, r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
                 "UPDATE records SET current_version = ?, subject_id = ?, department_id = ?, main_date = ?, "
                 "valid_until = ?, content_hash = ?, raw_hash = ?, natural_key = ?, data = ?, personal_enc = ?, "
-                "last_batch_id = ?, updated_at = ? WHERE id = ?", rows)
+                "last_batch_id = ?, updated_at = ?, severity = ?, published = ?, public_until = ?, "
+                "repair_after = ?, window_closed_on = NULL WHERE id = ?", rows)
             self._sqlite_versions(cur, version_rows)
         cur.close()
 
@@ -511,3 +526,9 @@ class BatchStore:
                     cp.write_row(row)
         else:
             self.raw.executemany("INSERT OR IGNORE INTO _intake_seen (nk, content_hash, row_no) VALUES (?,?,?)", seen)
+
+
+def _sqlite_window(w) -> tuple:
+    """A window as SQLite stores it (ISO dates, 0/1)."""
+    return (w.severity, 1 if w.published else 0, w.public_until.isoformat() if w.public_until else None,
+            w.repair_after.isoformat() if w.repair_after else None)

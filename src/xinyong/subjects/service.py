@@ -55,7 +55,8 @@ _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "[", "】": "]", "〔"
 def normalize_name(name: str) -> str:
     """Width-, bracket- and space-insensitive key for names (matching and search)."""
     text = unicodedata.normalize("NFKC", name or "").translate(_BRACKETS)
-    return "".join(text.split()).upper()
+    # Normalise again: dropping spaces can join a base letter to a combining mark ("A¯" → "A\u0304").
+    return unicodedata.normalize("NFKC", "".join(text.split()).upper())
 
 
 @dataclass
@@ -167,6 +168,7 @@ def upsert_subjects(session: Session, items: Iterable[SubjectIn], *, source: str
             for subj in session.scalars(select(Subject).where(or_(*conds))):
                 existing[subj.uscc or subj.citizen_id_hash] = subj
         new_rows, new_keys, ident_rows, name_rows = [], [], [], []
+        reindex: list[int] = []
         seen_in_chunk: set[str] = set()
         for item, extra in cleaned:
             key = extra["uscc"] or extra["citizen_id_hash"] or None
@@ -186,6 +188,8 @@ def upsert_subjects(session: Session, items: Iterable[SubjectIn], *, source: str
                 new_keys.append((item, extra))
                 continue
             changed = False
+            if subj.name != item.name or (item.region is not None and subj.region != item.region):
+                reindex.append(subj.id)
             if subj.name != item.name:
                 name_rows.append({"subject_id": subj.id, "name": subj.name,
                                   "name_norm": subj.name_norm, "valid_to": date.today(), "source": source})
@@ -214,12 +218,22 @@ def upsert_subjects(session: Session, items: Iterable[SubjectIn], *, source: str
                     ident_rows.append({"subject_id": sid, "scheme": scheme, "value": value,
                                        "source": "derived" if scheme == "org_code" and scheme not in (item.identifiers or {}) else source})
             stats.created += len(ids)
+            reindex.extend(ids)
         if ident_rows:
             _insert_identifiers(session, ident_rows)
         if name_rows:
             session.execute(insert(SubjectName), name_rows)
         session.flush()
+        if reindex:
+            _index_for_search(session, reindex)
     return stats
+
+
+def _index_for_search(session: Session, ids: list[int], *, only_missing: bool = False) -> None:
+    """The portal's name-search index follows every subject creation or rename (same transaction)."""
+    from xinyong.portal.search import index_subjects
+
+    index_subjects(session, ids, only_missing=only_missing)
 
 
 def _insert_identifiers(session: Session, rows: list[dict]) -> None:
@@ -458,4 +472,5 @@ def create_unverified_subjects(session: Session, rows: list[dict], *, source: st
                                "created_at": now, "updated_at": now})
     if idents:
         _insert_ignoring_conflicts(session, SubjectIdentifier.__table__, idents)
+    _index_for_search(session, [int(i) for i in ids if i is not None], only_missing=True)
     return [int(i) for i in ids]  # type: ignore[arg-type]

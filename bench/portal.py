@@ -1,0 +1,335 @@
+"""Portal benchmark: search, profile and double-publicity list latency under 8 concurrent clients,
+against the real server, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/portal.py --subjects 50000 --db both --json
+    .venv/bin/python bench/portal.py                 # the issue's size: 1,000,000 subjects, 10,000,000 records
+
+For each database: a fresh database; the synthetic city generated (cached under var/) and loaded
+through the real paths (subjects service, intake); records then topped up to ``--records`` by
+copying double-publicity records under new keys (the generator writes about five per subject);
+statistics refreshed; the server started (uvicorn, ``--workers`` processes, default one per CPU) and warmed; then each client
+sends its share of requests of one kind at a time and the latencies are collected.
+
+Budgets (issue #5): search p95 ≤ 100 ms, profile p95 ≤ 50 ms, list page p95 ≤ 100 ms at 8
+concurrent clients. Nothing here is tuned to pass: a miss is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
+AS_OF = date(2026, 11, 1)
+BUDGET_MS = {"search_p95": 100, "profile_p95": 50, "list_p95": 100}
+CLIENTS = 8
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _env(var_dir: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
+    env.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_VAR_DIR=str(var_dir), XINYONG_LOG_LEVEL="WARNING",
+               XINYONG_DATABASE_URL=url, XINYONG_TODAY=AS_OF.isoformat(), PYTHONPATH=str(ROOT / "src"))
+    return env
+
+
+def _set_env(var_dir: Path, url: str) -> None:
+    for k, v in _env(var_dir, url).items():
+        if k.startswith("XINYONG_"):
+            os.environ[k] = v
+    from xinyong.config import reset_settings
+
+    reset_settings()
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def city_dir(n_subjects: int, seed: int) -> Path:
+    from xinyong.synthetic.generator import generate_city, read_manifest
+
+    out = ROOT / "var" / f"bench-portal-city-{n_subjects}-{seed}"
+    if read_manifest(out) is None:
+        log(f"generating a city of {n_subjects:,} subjects in {out}")
+        generate_city(out, n_subjects=n_subjects, seed=seed, as_of=AS_OF, workers=max(1, os.cpu_count() or 1))
+    return out
+
+
+def top_up(url: str, target: int) -> int:
+    """Copy licence and penalty records under new keys until ``target`` records exist."""
+    from sqlalchemy import func, insert, literal, select
+
+    from xinyong.db.engine import get_engine
+    from xinyong.intake.models import Record
+
+    t = Record.__table__
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        have = conn.scalar(select(func.count()).select_from(t))
+        original_max = conn.scalar(select(func.max(t.c.id))) or 0
+    round_no = 0
+    cols = [c for c in t.columns if c.name != "id"]
+    while have < target:
+        round_no += 1
+        with engine.begin() as conn:
+            # Each round copies the ingested records (never earlier copies) under a new key suffix.
+            src = (select(*[func.substr(t.c.natural_key_hash, 1, 26).op("||")(literal(f"{round_no:06d}"))
+                            if c.name == "natural_key_hash" else c for c in cols])
+                   .where(t.c.resource.in_(["admin_license", "admin_penalty"]), t.c.id <= original_max)
+                   .order_by(t.c.id).limit(target - have))
+            conn.execute(insert(t).from_select([c.name for c in cols], src))
+            have = conn.scalar(select(func.count()).select_from(t))
+        log(f"records topped up to {have:,}")
+        if round_no > 200:
+            break
+    return have
+
+
+def build(url: str, var_dir: Path, n_subjects: int, n_records: int, seed: int) -> dict:
+    from sqlalchemy import func, select, text
+
+    from xinyong.db.engine import get_engine, session_scope
+    from xinyong.db.migrate import upgrade
+    from xinyong.departments.service import seed_departments
+    from xinyong.intake.models import Record
+    from xinyong.intake.service import ingest_city
+    from xinyong.subjects.models import Subject
+    from xinyong.synthetic.load import load_city
+
+    _set_env(var_dir, url)
+    city = city_dir(n_subjects, seed)
+    started = time.perf_counter()
+    upgrade(url)
+    with session_scope(url) as s:
+        seed_departments(s)
+    log("registering subjects")
+    load_city(city, url=url)
+    t_subjects = time.perf_counter() - started
+    log("ingesting the city's department files")
+    ingest_city(get_engine(url), city)
+    t_intake = time.perf_counter() - started - t_subjects
+    total = top_up(url, n_records)
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    with session_scope(url) as s:
+        n_sub = s.scalar(select(func.count()).select_from(Subject))
+        n_rec = s.scalar(select(func.count()).select_from(Record))
+    return {"subjects": n_sub, "records": n_rec, "load_subjects_s": round(t_subjects, 1),
+            "intake_s": round(t_intake, 1), "records_after_top_up": total}
+
+
+def workload(url: str, rng: random.Random, n: int) -> dict[str, list[str]]:
+    """Realistic requests: 2–4 character fragments of names, pinyin initials, codes; profiles of
+    random subjects; double-publicity list pages with and without filters."""
+    from urllib.parse import quote
+
+    from sqlalchemy import func, select
+
+    from xinyong.db.engine import session_scope
+    from xinyong.departments.models import Department
+    from xinyong.portal.normalize import initials_of
+    from xinyong.subjects.models import Subject
+
+    with session_scope(url) as s:
+        max_id = s.scalar(select(func.max(Subject.id)))
+        ids = sorted({rng.randint(1, max_id) for _ in range(n * 3)})
+        subjects = s.execute(select(Subject.id, Subject.name, Subject.name_norm, Subject.uscc, Subject.kind)
+                             .where(Subject.id.in_(ids), Subject.kind != "natural_person")).all()
+        depts = list(s.scalars(select(Department.code)))
+    searches, profiles = [], []
+    for sid, name, norm, uscc, kind in subjects:
+        r = rng.random()
+        core = norm.replace("佛山市", "")
+        if r < 0.6:
+            k = rng.choice((2, 3, 4))
+            i = rng.randint(0, max(0, len(core) - k))
+            q = core[i:i + k]
+        elif r < 0.8:
+            ini = initials_of(norm)
+            i = rng.randint(0, max(0, len(ini) - 4))
+            q = ini[i:i + 4]
+        else:
+            q = uscc or core[:4]
+        if len(q) >= 2:
+            searches.append(f"/search?q={quote(q)}")
+        if uscc:
+            profiles.append(f"/subjects/{uscc}")
+    lists = []
+    for _ in range(n):
+        kind = rng.choice(("penalties", "licenses"))
+        r = rng.random()
+        if r < 0.5:
+            lists.append(f"/publicity/{kind}?page={rng.randint(1, 50)}")
+        elif r < 0.8:
+            lists.append(f"/publicity/{kind}?department={rng.choice(depts)}")
+        else:
+            lists.append(f"/publicity/{kind}?date_from=2026-01-01&date_to=2026-06-30&page={rng.randint(1, 5)}")
+    return {"search": searches[:n], "profile": profiles[:n], "list": lists}
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(var_dir: Path, url: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "xinyong.app:create_app", "--factory", "--host",
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+                             "--workers", str(workers)],
+                            env=_env(var_dir, url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def measure(base: str, urls: list[str], clients: int = CLIENTS) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    parts = [urls[i::clients] for i in range(clients)]
+
+    def run(part: list[str]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for u in part:
+                t0 = time.perf_counter()
+                r = c.get(u)
+                dt = (time.perf_counter() - t0) * 1000
+                with lock:
+                    latencies.append(dt)
+                    if r.status_code != 200:
+                        errors.append(f"{r.status_code} {u}")
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in parts]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else latencies * 99
+    return {"requests": len(latencies), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
+            "max_ms": round(latencies[-1], 1), "req_per_s": round(len(latencies) / wall, 1),
+            "errors": len(errors), "error_samples": errors[:5]}
+
+
+def run_backend(backend: str, args) -> dict:
+    var_dir = Path(tempfile.mkdtemp(prefix=f"xinyong-bench-portal-{backend}-"))
+    drop = None
+    if backend == "sqlite":
+        url = f"sqlite:///{var_dir / 'bench.sqlite3'}"
+    else:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        name = f"xinyong_bench_portal_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        drop = (admin, name)
+    try:
+        log(f"{backend}: building")
+        info = build(url, var_dir, args.subjects, args.records, args.seed)
+        work = workload(url, random.Random(args.seed), args.requests)
+        from xinyong.db.engine import dispose_all
+
+        dispose_all()
+        proc, base = serve(var_dir, url, args.workers)
+        try:
+            import httpx
+
+            for u in (work["search"][:20] + work["profile"][:20] + work["list"][:20]):  # warm caches
+                httpx.get(base + u, timeout=60)
+            out = {"backend": backend, "server_workers": args.workers, **info}
+            for kind in ("search", "profile", "list"):
+                log(f"{backend}: measuring {kind} ({len(work[kind])} requests, {CLIENTS} clients)")
+                out[kind] = measure(base, work[kind])
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        out["budget_met"] = {"search_p95": out["search"]["p95_ms"] <= BUDGET_MS["search_p95"],
+                             "profile_p95": out["profile"]["p95_ms"] <= BUDGET_MS["profile_p95"],
+                             "list_p95": out["list"]["p95_ms"] <= BUDGET_MS["list_p95"]}
+        return out
+    finally:
+        if drop:
+            from sqlalchemy import text
+
+            from xinyong.db.engine import dispose_all
+
+            dispose_all()
+            with drop[0].connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)'))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subjects", type=int, default=1_000_000, help="organisations in the city (default 1,000,000)")
+    p.add_argument("--records", type=int, default=None, help="records after top-up (default 10 × subjects)")
+    p.add_argument("--requests", type=int, default=800, help="requests of each kind")
+    p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
+    p.add_argument("--json", action="store_true", help="print only JSON")
+    args = p.parse_args()
+    args.records = args.records or 10 * args.subjects
+    backends = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    results = {"clients": CLIENTS, "budget_ms": BUDGET_MS, "cpus": os.cpu_count(),
+               "runs": [run_backend(b, args) for b in backends]}
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for r in results["runs"]:
+        print(f"{r['backend']:>10}: {r['subjects']:,} subjects, {r['records']:,} records")
+        for kind in ("search", "profile", "list"):
+            m = r[kind]
+            print(f"   {kind:>8}: p50 {m['p50_ms']:7.1f} ms  p95 {m['p95_ms']:7.1f} ms  {m['req_per_s']:6.1f} req/s"
+                  f"  errors {m['errors']}")
+        print(f"   budgets met: {r['budget_met']}")
+
+
+if __name__ == "__main__":
+    main()

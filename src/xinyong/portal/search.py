@@ -1,0 +1,334 @@
+"""Subject search (信用查询): name fragments, pinyin initials and exact codes.
+
+Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigram posting
+lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects service
+calls it wherever subjects are created or renamed, in the same transaction.
+
+Query: the rarest bigram of the query (its posting list counted up to ``CANDIDATE_CAP``) is
+scanned in subject order and each candidate confirmed with ``LIKE '%key%'`` on the names; at
+most ``RESULT_CAP`` matches are collected, so a query as vague as 有限 costs the same as a
+precise one. The same SQL runs on SQLite and PostgreSQL.
+
+Visibility: organisations are public; a natural person is found only while at least one of
+their records is public (``publication.public_record_clause``), and then only with a masked
+ID number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select
+from sqlalchemy.orm import Session, defer
+
+from xinyong.catalogue import load_catalogue
+from xinyong.catalogue.schemas import LIST_KINDS
+from xinyong.config import get_settings
+from xinyong.identity.regions import region_name
+from xinyong.intake.models import Record
+from xinyong.portal.models import SearchEntry, SearchGram
+from xinyong.portal.normalize import (
+    BadQuery,
+    Query,
+    bigrams,
+    initials_bigrams,
+    initials_of,
+    names_key,
+    parse_query,
+)
+from xinyong.publication import public_record_clause, record_status_label
+from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
+from xinyong.subjects.service import KINDS
+
+PS = SearchEntry.__table__
+GR = SearchGram.__table__
+ST = Subject.__table__
+SN = SubjectName.__table__
+SI = SubjectIdentifier.__table__
+
+#: Matches collected per query at most (pages beyond it ask the user to be more precise).
+RESULT_CAP = 1000
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 50
+BADGES = {"red": "红名单", "black": "黑名单", "watch": "重点关注"}
+OBJECTION_LABEL = "异议处理中"
+_CHUNK = 500
+_REGION = re.compile(r"^\d{6}$")
+_SYNTHETIC_KEY = re.compile(r"^s-(\d{1,15})$")
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _conn(bind: Session | Connection) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+# --- index maintenance ----------------------------------------------------------------------------
+
+
+def _entry(sid: int, kind: str, region: str | None, name_norm: str, former: list[str]) -> tuple[dict, set[int]]:
+    key = names_key(name_norm, former)
+    initials = initials_of(name_norm)[:255]
+    grams = set()
+    for part in key.split("\n"):
+        grams |= bigrams(part)
+    grams |= initials_bigrams(initials)
+    return {"subject_id": sid, "kind": kind, "region": region, "names_key": key, "initials": initials}, grams
+
+
+def index_subjects(bind: Session | Connection, subject_ids: Iterable[int], *, only_missing: bool = False) -> int:
+    """(Re)index subjects after they were created, renamed or moved: idempotent, in the caller's
+    transaction. ``only_missing`` skips subjects already indexed (cheap for "maybe new" ids).
+    Returns the number of subjects indexed."""
+    conn = _conn(bind)
+    done = 0
+    for part in _chunks(sorted(set(subject_ids)), _CHUNK):
+        if only_missing:
+            have = set(conn.execute(select(PS.c.subject_id).where(PS.c.subject_id.in_(part))).scalars())
+            part = [sid for sid in part if sid not in have]
+            if not part:
+                continue
+        subjects = conn.execute(select(ST.c.id, ST.c.kind, ST.c.region, ST.c.name_norm).where(ST.c.id.in_(part))).all()
+        former: dict[int, list[str]] = {}
+        for sid, key in conn.execute(select(SN.c.subject_id, SN.c.name_norm).where(SN.c.subject_id.in_(part))
+                                     .order_by(SN.c.id)):
+            former.setdefault(sid, []).append(key)
+        old = conn.execute(select(PS.c.subject_id, PS.c.names_key, PS.c.initials)
+                           .where(PS.c.subject_id.in_(part))).all()
+        if old:
+            stale = []
+            for sid, key, initials in old:
+                grams = initials_bigrams(initials or "")
+                for name in key.split("\n"):
+                    grams |= bigrams(name)
+                stale.extend({"g": g, "s": sid} for g in grams)
+            if stale:
+                conn.execute(delete(GR).where(GR.c.gram == bindparam("g"), GR.c.subject_id == bindparam("s")), stale)
+            conn.execute(delete(PS).where(PS.c.subject_id.in_([r[0] for r in old])))
+        entries, grams_rows = [], []
+        for sid, kind, region, name_norm in subjects:
+            entry, grams = _entry(sid, kind, region, name_norm or "", former.get(sid, []))
+            entries.append(entry)
+            grams_rows.extend((g, sid) for g in grams)
+        if entries:
+            conn.execute(insert(PS), entries)
+        if grams_rows:
+            _insert_grams(conn, grams_rows)
+        done += len(entries)
+    return done
+
+
+def _insert_grams(conn: Connection, rows: list[tuple[int, int]]) -> None:
+    """About fifteen rows per subject: straight to the driver (COPY on PostgreSQL), so that
+    registering a million subjects is not slowed by statement building."""
+    rows.sort()  # index order: appends to the posting lists' B-tree pages instead of random writes
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cur, cur.copy("COPY portal_search_grams (gram, subject_id) FROM STDIN") as cp:
+            for row in rows:
+                cp.write_row(row)
+    elif conn.dialect.name == "sqlite":
+        cur = dbapi.cursor()
+        try:
+            cur.executemany("INSERT INTO portal_search_grams (gram, subject_id) VALUES (?, ?)", rows)
+        finally:
+            cur.close()
+    else:  # pragma: no cover - other dialects take the portable path
+        conn.execute(insert(GR), [{"gram": g, "subject_id": sid} for g, sid in rows])
+
+
+def rebuild_index(bind: Session | Connection, *, progress=None) -> int:
+    """Index every subject not yet in the index (after an upgrade, or a bulk load that bypassed
+    the subjects service). Safe to re-run."""
+    conn = _conn(bind)
+    missing = select(ST.c.id).where(~exists().where(PS.c.subject_id == ST.c.id)).order_by(ST.c.id)
+    total = 0
+    for part in _chunks(conn.execute(missing).scalars().all(), 5000):
+        total += index_subjects(conn, part)
+        if progress is not None:
+            progress(total)
+    return total
+
+
+# --- queries --------------------------------------------------------------------------------------
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _person_visible(today: date | None):
+    """Organisations always; a natural person only with a record the public may see now."""
+    return or_(PS.c.kind != "natural_person",
+               exists(select(Record.id).where(Record.subject_id == PS.c.subject_id, public_record_clause(today))))
+
+
+def _rarest(conn: Connection, grams: set[int]) -> int:
+    best, best_n = None, None
+    for g in sorted(grams):
+        n = conn.execute(select(func.count()).select_from(
+            select(GR.c.subject_id).where(GR.c.gram == g).limit(RESULT_CAP * 4).subquery())).scalar_one()
+        if best_n is None or n < best_n:
+            best, best_n = g, n
+            if n == 0:
+                break
+    return best  # type: ignore[return-value]
+
+
+def _branch(conn: Connection, gram: int, match, filters: list) -> list[tuple[int, str]]:
+    stmt = (select(PS.c.subject_id, PS.c.names_key)
+            .select_from(GR.join(PS, PS.c.subject_id == GR.c.subject_id))
+            .where(GR.c.gram == gram, match, *filters)
+            .order_by(GR.c.subject_id).limit(RESULT_CAP + 1))
+    return [(sid, key) for sid, key in conn.execute(stmt)]
+
+
+def _validate_filters(kind: str | None, region: str | None, page: int, size: int) -> None:
+    if kind is not None and kind not in KINDS:
+        raise BadQuery(f"未知的主体类别：{kind}。可选：{'、'.join(f'{k}（{v}）' for k, v in KINDS.items())}。",
+                       code="invalid_subject_kind")
+    if region is not None and not _REGION.match(region):
+        raise BadQuery("地区代码应为6位数字的行政区划代码，例如 440604。", code="invalid_region")
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise BadQuery(f"页码从1开始，每页1至{MAX_PAGE_SIZE}条。", code="invalid_page")
+    if (page - 1) * size >= RESULT_CAP:
+        raise BadQuery(f"最多显示前 {RESULT_CAP} 条结果，请输入更完整的名称以缩小范围。", code="page_out_of_range")
+
+
+def matching_subject_ids(session: Session, query: Query, *, kind: str | None = None, region: str | None = None,
+                         today: date | None = None) -> tuple[list[int], bool]:
+    """Ids of the subjects matching a parsed query, best first (exact name, then name starting
+    with the query, then subject order); at most ``RESULT_CAP``. Returns (ids, exact_total)."""
+    conn = session.connection()
+    filters = [_person_visible(today)]
+    if kind:
+        filters.append(PS.c.kind == kind)
+    if region:
+        filters.append(PS.c.region == region)
+    if query.mode == "code":
+        stmt = (select(PS.c.subject_id).select_from(SI.join(PS, PS.c.subject_id == SI.c.subject_id))
+                .where(SI.c.value == query.key, PS.c.kind != "natural_person", *filters[1:])
+                .distinct().limit(RESULT_CAP))
+        return sorted(conn.execute(stmt).scalars()), True
+    found: dict[int, str] = {}
+    capped = False
+    pattern = f"%{_escape_like(query.key)}%"
+    rows = _branch(conn, _rarest(conn, bigrams(query.key)), PS.c.names_key.like(pattern, escape="\\"), filters)
+    capped |= len(rows) > RESULT_CAP
+    found.update(rows[:RESULT_CAP])
+    if query.initials:
+        pattern = f"%{_escape_like(query.initials)}%"
+        rows = _branch(conn, _rarest(conn, initials_bigrams(query.initials)),
+                       PS.c.initials.like(pattern, escape="\\"), filters)
+        capped |= len(rows) > RESULT_CAP
+        found.update(rows[:RESULT_CAP])
+
+    def rank(item: tuple[int, str]) -> tuple[int, int]:
+        sid, key = item
+        current = key.split("\n", 1)[0]
+        return (0 if current == query.key else 1 if current.startswith(query.key) else 2, sid)
+
+    ordered = [sid for sid, _ in sorted(found.items(), key=rank)]
+    if len(ordered) > RESULT_CAP:
+        ordered, capped = ordered[:RESULT_CAP], True
+    return ordered, not capped
+
+
+def subject_key(subject: Subject | Any) -> str:
+    """The code a profile URL uses: the USCC, else a registered code, else ``s-<id>``."""
+    if getattr(subject, "uscc", None):
+        return subject.uscc
+    if subject.kind != "natural_person":
+        for ident in getattr(subject, "identifiers", None) or ():
+            if ident.scheme != "org_code" or ident.source != "derived":
+                return ident.value
+    return f"s-{subject.id}"
+
+
+def parse_subject_key(text: str) -> int | None:
+    m = _SYNTHETIC_KEY.match(text or "")
+    return int(m.group(1)) if m else None
+
+
+def badges_for(session: Session, subject_ids: list[int], today: date | None = None) -> dict[int, list[dict]]:
+    """Red/black/watch list and objection badges from the records the public sees now."""
+    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
+    if not subject_ids:
+        return out
+    stmt = (select(Record).where(Record.subject_id.in_(subject_ids), public_record_clause(today))
+            .options(defer(Record.data), defer(Record.personal_enc)))
+    return badges_from_records(subject_ids, session.scalars(stmt))
+
+
+def badges_from_records(subject_ids: list[int], records: Iterable[Record]) -> dict[int, list[dict]]:
+    """Badges from public records already loaded (the profile page has them at hand)."""
+    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
+    catalogue = load_catalogue(get_settings().catalogue_dir)
+    found: dict[int, set[str]] = {sid: set() for sid in subject_ids}
+    for record in records:
+        res = catalogue.resources.get(record.resource)
+        if res is not None and res.list_kind:
+            found[record.subject_id].add(res.list_kind)
+        if record_status_label(record) == OBJECTION_LABEL:
+            found[record.subject_id].add("objection")
+    for sid, codes in found.items():
+        out[sid] = [{"code": c, "label": BADGES[c]} for c in ("red", "black", "watch") if c in codes]
+        if "objection" in codes:
+            out[sid].append({"code": "objection", "label": OBJECTION_LABEL})
+    return out
+
+
+def search_subjects(session: Session, q: str | None, *, kind: str | None = None, region: str | None = None,
+                    page: int = 1, size: int = PAGE_SIZE, today: date | None = None) -> dict[str, Any]:
+    """The search the page and ``GET /api/v1/search`` share. Raises ``BadQuery`` (400)."""
+    query = parse_query(q)
+    kind = kind or None
+    region = region or None
+    _validate_filters(kind, region, page, size)
+    ids, exact = matching_subject_ids(session, query, kind=kind, region=region, today=today)
+    page_ids = ids[(page - 1) * size: page * size]
+    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(page_ids)))} if page_ids else {}
+    badges = badges_for(session, page_ids, today)
+    items = []
+    for sid in page_ids:
+        s = subjects[sid]
+        person = s.kind == "natural_person"
+        items.append({
+            "name": s.name,
+            "uscc": s.uscc,
+            "kind": s.kind,
+            "kind_label": KINDS[s.kind],
+            "region": s.region,
+            "region_name": region_name(s.region),
+            "status": None if person else s.reg_status,
+            "id_masked": s.citizen_id_masked if person else None,
+            "badges": badges.get(sid, []),
+            "key": subject_key(s) if not person else f"s-{s.id}",
+            "url": f"/subjects/{subject_key(s) if not person else f's-{s.id}'}",
+        })
+    return {"query": query.key if query.mode == "name" else None, "mode": query.mode, "total": len(ids),
+            "total_exact": exact, "page": page, "size": size,
+            "pages": max(1, -(-len(ids) // size)), "items": items}
+
+
+__all__ = [
+    "BADGES",
+    "LIST_KINDS",
+    "RESULT_CAP",
+    "BadQuery",
+    "badges_for",
+    "index_subjects",
+    "matching_subject_ids",
+    "parse_subject_key",
+    "rebuild_index",
+    "search_subjects",
+    "subject_key",
+]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from html import escape
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import func, select, text
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from xinyong import __version__
@@ -17,11 +16,20 @@ from xinyong.accounts.pages import router as accounts_pages_router
 from xinyong.catalogue.api import router as catalogue_router
 from xinyong.config import get_settings
 from xinyong.departments.api import router as departments_router
+from xinyong.indicators.api import router as indicators_router
 from xinyong.intake.api import router as intake_router
+from xinyong.notifications.api import router as inbox_api_router
+from xinyong.notifications.pages import router as inbox_pages_router
+from xinyong.portal.api import router as portal_api_router
+from xinyong.portal.console import router as portal_console_router
+from xinyong.portal.me import router as portal_me_router
+from xinyong.portal.pages import router as portal_pages_router
+from xinyong.reports.api import router as reports_router
 from xinyong.subjects.api import router as subjects_router
-from xinyong.subjects.models import Subject
 from xinyong.web.deps import get_session
 from xinyong.web.errors import install_error_handlers
+from xinyong.workflows.api import router as workflows_api_router
+from xinyong.workflows.pages import router as workflows_pages_router
 
 
 def create_app() -> FastAPI:
@@ -42,6 +50,17 @@ def create_app() -> FastAPI:
     app.include_router(intake_router)
     app.include_router(accounts_api_router)
     app.include_router(accounts_pages_router)
+    app.include_router(reports_router)
+    app.include_router(workflows_api_router)
+    app.include_router(workflows_pages_router)
+    app.include_router(inbox_api_router)
+    app.include_router(inbox_pages_router)
+    app.include_router(indicators_router)
+    # The public website (home, search, profiles, publicity, lists, notices), console and /me pages.
+    app.include_router(portal_api_router)
+    app.include_router(portal_pages_router)
+    app.include_router(portal_console_router)
+    app.include_router(portal_me_router)
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(session: Annotated[Session, Depends(get_session)]) -> JSONResponse:
@@ -49,23 +68,5 @@ def create_app() -> FastAPI:
         session.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__,
                              "database": session.get_bind().dialect.name})
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(session: Annotated[Session, Depends(get_session)]) -> str:
-        from xinyong.catalogue import load_catalogue
-
-        n_subjects = session.scalar(select(func.count()).select_from(Subject).where(
-            Subject.kind != "natural_person")) or 0
-        n_resources = len(load_catalogue().resources)
-        name = escape(settings.site_name)
-        return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{name}</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:48rem;margin:2rem auto;
-padding:0 1rem;color:#1f2933}}h1{{color:#b91c1c}}a{{color:#1d4ed8}}li{{margin:.4rem 0}}</style></head>
-<body><h1>{name}</h1><p>公共信用信息平台（版本 {__version__}）。网站门户正在建设中，当前可通过接口浏览：</p>
-<ul><li>已登记信用主体：{n_subjects:,} 个 — <a href="/api/v1/subjects">/api/v1/subjects</a></li>
-<li>信用信息目录：{n_resources} 类信息资源 — <a href="/api/v1/catalogue">/api/v1/catalogue</a></li>
-<li>数据来源单位 — <a href="/api/v1/departments">/api/v1/departments</a></li>
-<li>接口文档 — <a href="/docs">/docs</a></li></ul></body></html>"""
 
     return app

@@ -17,10 +17,15 @@ from xinyong.config import get_settings
 from xinyong.departments.cli import app as departments_app
 from xinyong.errors import XinyongError
 from xinyong.identity.cli import app as codes_app
+from xinyong.indicators.cli import app as indicators_app
 from xinyong.intake.cli import app as intake_app
 from xinyong.intake.cli import ingest as ingest_command
 from xinyong.intake.cli import ingest_city_command
 from xinyong.logging import configure_logging
+from xinyong.notifications.cli import app as contacts_app
+from xinyong.portal.cli import app as portal_app
+from xinyong.reports.cli import app as report_app
+from xinyong.workflows.cli import policy_app, scheduler_command, tick_command
 
 app = typer.Typer(help="信用 Xinyong — 公共信用信息平台", no_args_is_help=True, add_completion=False)
 app.add_typer(codes_app, name="codes")
@@ -32,6 +37,13 @@ app.command("ingest-city")(ingest_city_command)
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
+app.add_typer(indicators_app, name="indicators")
+app.add_typer(portal_app, name="portal")
+app.command("tick")(tick_command)
+app.command("scheduler")(scheduler_command)
+app.add_typer(policy_app, name="policy")
+app.add_typer(contacts_app, name="contacts")
 console = Console()
 log = logging.getLogger("xinyong.cli")
 
@@ -56,7 +68,11 @@ def run_init() -> dict:
     before, after = upgrade()
     with session_scope() as session:
         seeded = seed_departments(session)
-    return {"database": _safe_url(settings.resolved_database_url), "revision_before": before,
+    from xinyong.reports.keys import get_keystore
+
+    report_kid, report_key_created = get_keystore(settings).ensure()
+    return {"report_key": report_kid, "report_key_created": report_key_created,
+            "database": _safe_url(settings.resolved_database_url), "revision_before": before,
             "revision": after, "key_file_created": str(key_created) if key_created else None,
             "departments_seeded": seeded, "catalogue_resources": len(catalogue.resources)}
 
@@ -80,6 +96,8 @@ def init(as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")
         return
     state = "已是最新" if out["revision_before"] == out["revision"] else f"已升级到 {out['revision']}"
     console.print(f"数据库 {out['database']}：{state}")
+    if out.get("report_key_created"):
+        console.print(f"已生成报告签名密钥 {out['report_key']}（位于报告密钥目录，请与数据库一同备份）")
     if out["key_file_created"]:
         console.print(f"已生成密钥文件 {out['key_file_created']}（请妥善备份，切勿提交到代码库）")
     console.print(f"新登记部门 {out['departments_seeded']} 个；信用信息目录 {out['catalogue_resources']} 类资源")
@@ -90,9 +108,16 @@ def serve(
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="监听端口")] = 8000,
     workers: Annotated[int, typer.Option(help="工作进程数")] = 1,
+    scheduler: Annotated[bool, typer.Option("--scheduler", help="同时启动内置每日调度器（每天运行 tick）")] = False,
 ) -> None:
     """启动 Web 服务（接口文档位于 /docs）。"""
     import uvicorn
+
+    if scheduler:
+        from xinyong.workflows.cli import start_scheduler
+
+        start_scheduler()
+        console.print("内置调度器已启动：每天 01:30 运行 tick")
 
     console.print(f"接口文档： http://{host}:{port}/docs")
     console.print(f"门户首页： http://{host}:{port}/")
@@ -154,6 +179,10 @@ def demo(
                               progress=lambda entry, result: bar.advance(task))
     console.print(f"部门文件已归集：{len(batches)} 个批次，接收 {sum(b.rows_accepted for b in batches):,} 行，"
                   f"拒收 {sum(b.rows_rejected for b in batches):,} 行")
+    from xinyong.indicators.service import refresh as refresh_indicators
+
+    snap = refresh_indicators()  # the dashboard reads snapshots: compute one after intake
+    console.print(f"统计监测指标已计算：{snap.indicators} 项（用时 {snap.duration_ms:,} 毫秒），见 /indicators 与 /statistics")
     if serve_after:
         serve(host=host, port=port, workers=1)
 

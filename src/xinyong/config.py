@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,6 +31,24 @@ class Settings(BaseSettings):
     site_name: str = "信用示范市"
     log_level: str = "INFO"
     sql_echo: bool = False
+    # Workflows (issue #6): the deployment's policy file (default: the built-in one), an
+    # operator-set "today" for demos and tests, attachment limits and SMTP for e-mail notices.
+    policy_file: Path | None = None
+    today: date | None = None
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "noreply@xinyong.invalid"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = 10.0
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Reports (issue #9): Ed25519 signing keys (default var_dir/report-keys; never commit it) and
+    # the CJK font embedded in PDF reports (default: Debian fonts-noto-cjk, else WenQuanYi).
+    report_key_dir: Path | None = None
+    report_font: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

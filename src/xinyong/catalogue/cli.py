@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .loader import CatalogueError, check_catalogue, load_catalogue
-from .views import resource_detail, resource_summary
 from .schemas import (
     DISCLOSURES,
     FIELD_TYPES,
@@ -21,6 +20,7 @@ from .schemas import (
     SUBJECT_KINDS,
     Catalogue,
 )
+from .views import resource_detail, resource_summary
 
 app = typer.Typer(help="信用信息目录", no_args_is_help=True)
 

@@ -19,9 +19,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field as PydanticField,
     PrivateAttr,
     model_validator,
+)
+from pydantic import (
+    Field as PydanticField,
 )
 
 from xinyong.errors import NotFound

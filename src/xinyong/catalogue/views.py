@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from xinyong.catalogue.schemas import DISCLOSURES, LIST_KINDS, POLARITIES, Catalogue, Field, Resource
+from xinyong.catalogue.schemas import (
+    DISCLOSURES,
+    LIST_KINDS,
+    POLARITIES,
+    Catalogue,
+    Field,
+    Resource,
+)
 
 
 def field_summary(f: Field) -> dict[str, Any]:

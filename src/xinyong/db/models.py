@@ -5,7 +5,47 @@ from xinyong.audit.models import AuditEvent
 from xinyong.db.base import Base
 from xinyong.departments.models import Department
 from xinyong.intake.models import BatchError, IntakeBatch, Record, RecordVersion
+from xinyong.notifications.models import EmailMessage, Notification, NotificationContact
+from xinyong.portal.models import Notice, SearchEntry, SearchGram
+from xinyong.reports.models import Report
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
+from xinyong.workflows.models import (
+    Attachment,
+    Commitment,
+    ListDetermination,
+    Objection,
+    RepairApplication,
+    WorkflowEvent,
+)
 
-__all__ = ["ApiClient", "AuditEvent", "Base", "BatchError", "Department", "IntakeBatch", "Record", "RecordVersion",
-           "Subject", "SubjectIdentifier", "SubjectName", "User", "UserSession"]
+__all__ = [
+    "ApiClient",
+    "Attachment",
+    "AuditEvent",
+    "Base",
+    "BatchError",
+    "Commitment",
+    "Department",
+    "EmailMessage",
+    "IntakeBatch",
+    "ListDetermination",
+    "Notice",
+    "Notification",
+    "NotificationContact",
+    "Objection",
+    "Record",
+    "RecordVersion",
+    "RepairApplication",
+    "Report",
+    "SearchEntry",
+    "SearchGram",
+    "Subject",
+    "SubjectIdentifier",
+    "SubjectName",
+    "User",
+    "UserSession",
+    "WorkflowEvent",
+]
+from xinyong.indicators.models import IndicatorSnapshot, IndicatorValue
+
+__all__ += ["IndicatorSnapshot", "IndicatorValue"]

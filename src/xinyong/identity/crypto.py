@@ -62,7 +62,7 @@ def _master_secret(settings: Settings) -> bytes:
         raw = path.read_text(encoding="utf-8")
     try:
         secret = _b64decode(raw)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing to the operator
+    except Exception as exc:
         raise ConfigurationError("XINYONG_SECRET_KEY 格式错误：应为 base64 编码的 32 字节密钥。") from exc
     if len(secret) < 32:
         raise ConfigurationError("密钥长度不足：应为 base64 编码的至少 32 字节随机数。")

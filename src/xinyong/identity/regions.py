@@ -16,7 +16,7 @@ def _county(code: str) -> tuple[str | None, str | None]:
     for _part, attrs in info:
         province = attrs.get("province", province)
         county = attrs.get("county", county)
-    clean = lambda s: _YEARS.sub("", s) if s else s  # noqa: E731
+    clean = lambda s: _YEARS.sub("", s) if s else s
     return clean(province), clean(county)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -148,3 +149,8 @@ def test_my_file_and_access_history(db_url, client, small_city):
     assert hist.status_code == 200 and "谁查询过我的信息" in hist.text
     me = client.get("/me")
     assert me.status_code == 200
+    # Every self-service link on the account page leads somewhere real.
+    links = re.findall(r'<a href="(/me/[^"]+)"', me.text)
+    assert {"/me/file", "/me/access-history", "/me/report.pdf", "/me/inbox"} <= set(links)
+    for href in links:
+        assert client.get(href).status_code == 200, href

@@ -51,8 +51,10 @@ def configure_logging(level: str | None = None) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
             handler.addFilter(PersonalDataFilter())
-    # Migration chatter is not news to an operator running `init`.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Migration chatter is not news to an operator running `init`; nor is font subsetting
+    # (fontTools logs every glyph list at INFO while a PDF report is made).
+    for chatty in ("alembic", "fontTools"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def uvicorn_log_config() -> dict:

@@ -67,7 +67,7 @@ def test_dashboard_shows_values_statuses_and_league(app):
     data = json.loads(re.search(r'id="xy-chart-data">(.*?)</script>', html, re.DOTALL).group(1))
     assert data["enterprise_file_coverage"]["target"] == 0.85
     assert len(data["enterprise_file_coverage"]["trend"]) == 24
-    assert "objection_on_time_rate" not in data  # nothing to chart for a not-connected indicator
+    assert "joint_measure_feedback_rate" not in data  # nothing to chart for a not-connected indicator
 
 
 def test_drill_down_page_and_export(app):
@@ -144,7 +144,7 @@ def test_api_lists_code_value_target_status(app):
     assert by["enterprise_file_coverage"]["value"] == 0.6
     assert by["enterprise_file_coverage"]["target"] == 0.85
     assert by["enterprise_file_coverage"]["status"] == "red"
-    assert by["objection_on_time_rate"]["status"] == "unavailable"
+    assert by["joint_measure_feedback_rate"]["status"] == "unavailable"
     detail = c.get("/api/v1/indicators/penalty_timeliness").json()
     assert detail["indicator"]["status"] == "green"
     assert c.get("/api/v1/indicators/nope").json()["error"]["code"] == "indicator_not_found"

@@ -278,8 +278,8 @@ def parse_definitions(text: str, source: str = "指标定义") -> Definitions:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行：" if mark else ""
-        raise DefinitionError([f"{where}YAML 格式错误（{getattr(exc, 'problem', None) or exc}），"
-                               "请检查缩进和冒号"], source) from None
+        raise DefinitionError([(f"{where}YAML 格式错误（{getattr(exc, 'problem', None) or exc}），"
+                                "请检查缩进和冒号")], source) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("indicators"), list):
         raise DefinitionError(["文件须包含 indicators: 列表，每项定义一个指标"], source)
     out: dict[str, Indicator] = {}

@@ -14,8 +14,11 @@ Each measure states how it splits by the four groupings:
 Month semantics: ``event`` counts what happened in each month; ``cumulative`` is the state at
 the end of each month (coverage grows as records arrive).
 
-Measures whose source tables belong to features not built yet are declared ``pending``: an
-indicator using one reports "未接入" with the reason, never a made-up number.
+Workflow cases (objections, repair applications) are counted from their own tables; the use of
+credit reports by departments from the audit log, the only place the department that requested a
+report is recorded. Measures whose source tables belong to features not built yet (joint
+measures, #7) are declared ``pending``: an indicator using one reports "未接入" with the reason,
+never a made-up number.
 """
 
 from __future__ import annotations
@@ -468,6 +471,113 @@ def _compute_batch_rows(ctx: Context, filters: dict[str, Any]) -> Counts:
     return c
 
 
+# --- workflow cases: objections and repair applications --------------------------------------------
+
+CREDIT_OFFICE = "credit_office"  # group key of cases the credit office handles (no source department)
+_CASE_FILTERS: dict[str, FilterSpec] = {
+    "department": FilterSpec("办理部门", "str_list", vocab="department"),
+    "region": FilterSpec("主体所在地区（行政区划代码）", "str_list"),
+    "decided": FilterSpec("已办结（作出处理决定）", "bool"),
+    "on_time": FilterSpec("在规定期限内办结", "bool"),
+}
+
+
+def _case_model(workflow: str):
+    from xinyong.workflows.models import Objection, RepairApplication
+
+    return Objection if workflow == "objection" else RepairApplication
+
+
+def _case_states(workflow: str) -> tuple[str, ...]:
+    from xinyong.workflows import objections, repair
+
+    return tuple((objections.MACHINE if workflow == "objection" else repair.MACHINE).states)
+
+
+def _compute_cases(workflow: str, fixed: dict[str, Any]) -> Callable[[Context, dict[str, Any]], Counts]:
+    """Count cases filed up to the as-of day. ``decided``: a decision was made by then (a case the
+    applicant cancelled is never decided); ``on_time``: decided no later than the deadline the
+    applicant was given at filing (``due_on``, from the policy then in force). Months are those of
+    the decision when only decided cases count, else of filing, so a rate's two sides line up."""
+
+    def run(ctx: Context, filters: dict[str, Any]) -> Counts:
+        f = {**filters, **fixed}
+        model = _case_model(workflow)
+        decided_col, due = model.decided_on, model.due_on
+        where = [model.filed_on <= ctx.as_of]
+        is_decided = decided_col <= ctx.as_of  # NULL (undecided) never matches
+        decided_only = f.get("decided") is True or "on_time" in f
+        if "decided" in f:
+            where.append(is_decided if f["decided"] else or_(decided_col.is_(None), decided_col > ctx.as_of))
+        if "on_time" in f:
+            where.append(is_decided)
+            where.append(decided_col <= due if f["on_time"] else decided_col > due)
+        if "state" in f:
+            where.append(model.state.in_(f["state"]))
+        if "department" in f:
+            where.append(model.department_id.in_(_department_ids(ctx.session, f["department"])))
+        if "region" in f:
+            where.append(Subject.region.in_(f["region"]))
+        month = month_expr(decided_col if decided_only else model.filed_on, ctx.dialect)
+        cols = (model.department_id, Subject.region, month)
+        stmt = (select(*cols, func.count()).select_from(model).outerjoin(Subject, Subject.id == model.subject_id)
+                .where(*where).group_by(*cols))
+        depts = _departments(ctx)
+        c = Counts()
+        groups: dict[str, dict[str, float]] = {d: defaultdict(float) for d in ctx.dims}
+        for dept_id, region, m, n in ctx.session.execute(stmt):
+            c.total += n
+            if "department" in groups:
+                key = CREDIT_OFFICE if dept_id is None else (depts[dept_id].code if dept_id in depts else str(dept_id))
+                groups["department"][key] += n
+            if "region" in groups:
+                groups["region"][region or ""] += n
+            if "month" in groups and m:
+                groups["month"][m] += n
+        c.groups = {k: dict(v) for k, v in groups.items()}
+        return c
+
+    return run
+
+
+# --- departments that obtained credit reports through the department API ---------------------------
+
+#: The audit action the department report API (POST /api/v1/reports) writes for every request,
+#: with the requesting actor's department: the only place the requester is recorded (the
+#: ``reports`` register is per subject and reused across requesters).
+REPORT_REQUEST_ACTION = "report.read"
+
+
+def _compute_departments_using_reports(ctx: Context, filters: dict[str, Any]) -> Counts:
+    from xinyong.audit.models import AuditEvent
+
+    allowed = {d.code: d for d in _department_rows(ctx, filters)}
+    end = datetime.combine(ctx.as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    where = [AuditEvent.action == REPORT_REQUEST_ACTION, AuditEvent.department.is_not(None), AuditEvent.time < end]
+    monthly = list(where)
+    if filters.get("within_days"):
+        start = end - timedelta(days=int(filters["within_days"]))
+        where.append(AuditEvent.time >= start)
+    s = ctx.session
+    codes = set(s.scalars(select(AuditEvent.department).where(*where).distinct())) & set(allowed)
+    c = Counts(total=len(codes))
+    if "department" in ctx.dims:
+        c.groups["department"] = dict.fromkeys(codes, 1)
+    if "region" in ctx.dims:
+        regions: dict[str, float] = defaultdict(float)
+        for code in codes:
+            regions[allowed[code].region or ""] += 1
+        c.groups["region"] = dict(regions)
+    if "month" in ctx.dims:
+        m = month_expr(AuditEvent.time, ctx.dialect)
+        months: dict[str, float] = defaultdict(float)
+        for month, code in s.execute(select(m, AuditEvent.department).where(*monthly).distinct()):
+            if code in allowed:
+                months[month] += 1
+        c.groups["month"] = dict(months)
+    return c
+
+
 # --- the vocabulary --------------------------------------------------------------------------------
 
 _REC_FILTERS = {
@@ -480,6 +590,10 @@ _REC_FILTERS = {
 }
 _BATCH_FILTERS = {**_RESOURCE_FILTERS, **_RECORD_DEPT,
                   "within_days": FilterSpec("最近天数", "int", minimum=1)}
+
+
+_CASE_DIMS = {"department": "split", "region": "split", "month": "split"}
+_CASE_SCOPE = {k: _CASE_FILTERS[k] for k in ("department", "region")}
 
 
 def _pending(name: str, label: str, issue: str, tables: tuple[str, ...]) -> Measure:
@@ -506,17 +620,28 @@ MEASURES: dict[str, Measure] = {m.name: m for m in [
                                         "column": FilterSpec("统计列", "choice", choices=tuple(BATCH_COLUMNS))},
             {"department": "split", "sector": "split", "region": "split", "month": "split"},
             compute=_compute_batch_rows),
+    # Workflow cases (#6): objections and repair applications.
+    Measure("objections", "异议申请数",
+            {**_CASE_FILTERS, "state": FilterSpec("办理状态", "str_list", choices=_case_states("objection"))},
+            _CASE_DIMS, compute=_compute_cases("objection", {}), tables=("objections",)),
+    Measure("objections_upheld", "异议成立（记录被更正或撤销）数", _CASE_SCOPE, _CASE_DIMS,
+            compute=_compute_cases("objection", {"decided": True, "state": ["corrected", "record_withdrawn"]}),
+            tables=("objections",)),
+    Measure("objections_closed_on_time", "按期办结的异议数", _CASE_SCOPE, _CASE_DIMS,
+            compute=_compute_cases("objection", {"on_time": True}), tables=("objections",)),
+    Measure("repairs", "信用修复申请数",
+            {**_CASE_FILTERS, "state": FilterSpec("办理状态", "str_list", choices=_case_states("repair"))},
+            _CASE_DIMS, compute=_compute_cases("repair", {}), tables=("repair_applications",)),
+    Measure("repairs_closed_on_time", "按期办结的信用修复数", _CASE_SCOPE, _CASE_DIMS,
+            compute=_compute_cases("repair", {"on_time": True}), tables=("repair_applications",)),
+    Measure("departments_using_reports", "通过部门接口获取信用报告的部门数",
+            {**_DEPARTMENT_FILTERS, "within_days": FilterSpec("最近天数", "int", minimum=1)},
+            {"department": "split", "region": "split", "month": "split"},
+            compute=_compute_departments_using_reports, tables=("audit_events",)),
     # Not yet on the platform: each names the issue that brings the data.
-    _pending("objections", "异议申请数", "#6 异议处理与信用修复", ("objections",)),
-    _pending("objections_upheld", "异议成立（更正记录）数", "#6 异议处理与信用修复", ("objections",)),
-    _pending("objections_closed_on_time", "按期办结的异议数", "#6 异议处理与信用修复", ("objections",)),
-    _pending("repairs", "信用修复申请数", "#6 异议处理与信用修复", ("repair_applications",)),
-    _pending("repairs_closed_on_time", "按期办结的信用修复数", "#6 异议处理与信用修复", ("repair_applications",)),
     _pending("measure_checks", "联合奖惩核查次数", "#7 联合奖惩", ("measure_checks",)),
     _pending("measure_checks_with_feedback", "已反馈结果的联合奖惩核查次数", "#7 联合奖惩", ("measure_checks",)),
     _pending("departments_applying_measures", "实施联合奖惩的部门数", "#7 联合奖惩", ("measure_checks",)),
-    _pending("departments_using_reports", "应用信用信息和信用报告的部门数", "#9 信用报告、#10 共享交换",
-             ("reports",)),
 ]}
 
 
@@ -536,5 +661,19 @@ def compute(ctx: Context, measure: Measure, filters: dict[str, Any]) -> Counts:
     return measure.compute(ctx, filters)
 
 
-__all__ = ["BATCH_COLUMNS", "DIMENSIONS", "MEASURES", "ORG_TYPES", "Context", "Counts", "FilterSpec", "Measure",
-           "NotConnected", "compute", "month_expr", "resource_codes", "sector_of_resource"]
+__all__ = [
+    "BATCH_COLUMNS",
+    "CREDIT_OFFICE",
+    "DIMENSIONS",
+    "MEASURES",
+    "ORG_TYPES",
+    "Context",
+    "Counts",
+    "FilterSpec",
+    "Measure",
+    "NotConnected",
+    "compute",
+    "month_expr",
+    "resource_codes",
+    "sector_of_resource",
+]

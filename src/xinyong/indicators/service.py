@@ -25,7 +25,7 @@ from xinyong.identity.regions import region_name
 from xinyong.intake.models import IntakeBatch, Record
 
 from .definitions import Definitions, Indicator, MeasureRef, load_definitions
-from .measures import DIMENSIONS, Context, Counts, NotConnected, compute
+from .measures import CREDIT_OFFICE, DIMENSIONS, Context, Counts, NotConnected, compute
 from .models import IndicatorSnapshot, IndicatorValue
 from .settings import get_indicator_settings
 
@@ -86,6 +86,7 @@ def display(ind: Indicator, value: float | None) -> str:
 
 def _labels(session: Session) -> dict[str, dict[str, str]]:
     depts = {d.code: d.name for d in session.scalars(select(Department))}
+    depts.setdefault(CREDIT_OFFICE, "信用办")  # cases about basic information, handled by the credit office
     return {"department": depts}
 
 

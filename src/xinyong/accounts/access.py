@@ -230,7 +230,7 @@ def _is_page(request: Request) -> bool:
 
 def render_error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
                       code: str | None = None):
-    from xinyong.accounts.pages import templates
+    from xinyong.portal.templating import templates
 
     return templates.TemplateResponse(request, "error.html", {"status": status, "message": message, "code": code},
                                       status_code=status, headers=headers)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from xinyong.accounts import service
 from xinyong.accounts.access import current_actor
 from xinyong.accounts.settings import get_account_settings
-from xinyong.config import get_settings
 from xinyong.errors import TooManyRequests
+from xinyong.portal.templating import templates
 from xinyong.subjects.models import Subject
 from xinyong.web.deps import get_session
 from xinyong.web.security import (
@@ -26,10 +24,6 @@ from xinyong.web.security import (
     set_cookie,
 )
 
-templates = Jinja2Templates(
-    directory=str(Path(__file__).resolve().parent.parent / "web" / "templates"),
-    context_processors=[lambda request: {"site_name": get_settings().site_name}],
-)
 router = APIRouter(tags=["账户"], include_in_schema=False)
 
 

@@ -37,7 +37,7 @@ router = APIRouter(tags=["统计监测"])
 
 
 def _templates():
-    from xinyong.accounts.pages import templates
+    from xinyong.portal.templating import templates
 
     return templates
 

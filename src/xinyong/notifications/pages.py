@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xinyong.accounts.access import current_actor
-from xinyong.accounts.pages import templates
+from xinyong.portal.templating import templates
 from xinyong.db.engine import session_scope
 from xinyong.web.security import form_csrf_token
 

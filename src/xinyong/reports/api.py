@@ -42,7 +42,7 @@ def _respond(request: Request, issued: IssuedReport, fmt: str, *, private: bool,
     headers = {"X-Report-Number": issued.number,
                "Cache-Control": "private, no-store" if private else "no-cache"}
     if fmt == "html":
-        from xinyong.accounts.pages import templates
+        from xinyong.portal.templating import templates
         from xinyong.reports.html import context
 
         downloads = [(f"report.pdf{downloads_query}", "PDF（含数字签名）"), (f"report.json{downloads_query}", "JSON（机器可读）")]
@@ -160,7 +160,7 @@ def verify_page(
 ) -> Response:
     """Is the report with this number authentic (issued and signed by the platform) and current
     (no newer report of the same subject and kind)?"""
-    from xinyong.accounts.pages import templates
+    from xinyong.portal.templating import templates
     from xinyong.reports.pdf import china_time
 
     try:

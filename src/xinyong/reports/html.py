@@ -32,7 +32,7 @@ def _script_safe(text: str) -> str:
 
 def render_standalone(content: dict[str, Any], signature: Signature) -> str:
     """A self-contained HTML file (no site navigation), with the signed JSON embedded."""
-    from xinyong.accounts.pages import templates
+    from xinyong.portal.templating import templates
 
     env_json = _script_safe(json.dumps(envelope(content, signature), ensure_ascii=False, sort_keys=True))
     return templates.env.get_template("reports/standalone.html").render(

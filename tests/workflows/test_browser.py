@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def site(settings_env, sqlite_template, tmp_path, monkeypatch):
         seed_departments(s)
     with session_scope(url) as s:
         result = ingest_rows(s, [penalty(1, uscc), person_row], "admin_penalty", "market_regulation",
-                             today=__import__("datetime").date(2026, 11, 1))
+                             today=date(2026, 11, 1))
         assert result.rows_accepted == 2, result.errors
     actor_for(url, "hengtai", "subject", subject=uscc)
     actor_for(url, "ouyang", "subject", subject=citizen)

@@ -3,11 +3,13 @@ or mobile number in clear, and no record the publication rule does not allow."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import deque
 from html import unescape
 
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.portal.conftest import AS_OF
@@ -26,6 +28,7 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 SKIP = ("/login", "/logout", "/console", "/me", "/docs", "/redoc", "/openapi", "/api/v1/intake", "/static",
         "/objections", "/repairs", "/commitments", "/determinations", "/indicators", "/statistics")
 MAX_PAGES = 4000
+MAX_PDFS = 25
 
 
 def _secrets(city) -> tuple[set[str], set[int], set[int], set[str]]:
@@ -77,7 +80,7 @@ def test_crawl_public_site(web, city):
     seen: set[str] = set()
     shown: set[int] = set()
     problems: list[str] = []
-    n = 0
+    n = pdfs_checked = 0
     while queue and n < MAX_PAGES:
         url = queue.popleft()
         if url in seen:
@@ -94,6 +97,19 @@ def test_crawl_public_site(web, city):
         for link in HREF.findall(r.text):
             link = unescape(link)
             if link.startswith(SKIP) or link in seen:
+                continue
+            if link.split("?")[0].endswith(".pdf"):
+                # The public credit report (linked from each profile): its text must not hold any of
+                # the city's personal numbers. Only exact values are checked (the report prints
+                # random report numbers and signatures whose digit runs can look like a phone
+                # number), and only for the first reports: each one is rendered and signed.
+                seen.add(link)
+                if pdfs_checked < MAX_PDFS:
+                    pdf = web.get(link)
+                    assert pdf.status_code == 200, link
+                    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+                    problems.extend(f"{link}: personal number in clear ({v[:4]}…)" for v in secrets if v in text)
+                    pdfs_checked += 1
                 continue
             if "/export." in link:
                 exp = web.get(link)

@@ -8,6 +8,7 @@ import io
 import random
 import re
 
+from fastapi.routing import iter_route_contexts
 from python_calamine import CalamineWorkbook
 from sqlalchemy import select
 
@@ -56,7 +57,8 @@ def test_search_then_profile_shows_penalty_with_department(web, city):
     assert dept in profile.text and "行政处罚信息" in profile.text
     # Features of later issues are hidden, not dead: no report/objection/repair links unless routed.
     for label, route in (("下载信用报告", "public_report"), ("提出异议", "objection_new"), ("申请信用修复", "repair_new")):
-        has = any(getattr(rt, "name", None) == route for rt in web.app.router.routes)
+        has = any(getattr(ctx.original_route, "name", None) == route
+                  for ctx in iter_route_contexts(web.app.routes))
         assert (f">{label}</a>" in profile.text) == has, label
 
 

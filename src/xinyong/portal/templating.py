@@ -38,7 +38,10 @@ def has_route(request: Request, name: str) -> bool:
     app = request.app
     names = getattr(app.state, "route_names", None)
     if names is None:
-        names = frozenset(getattr(r, "name", None) for r in app.router.routes)
+        # Every route, also those of included routers (nested, not flattened, in this FastAPI).
+        from fastapi.routing import iter_route_contexts
+
+        names = frozenset(getattr(ctx.original_route, "name", None) for ctx in iter_route_contexts(app.routes))
         app.state.route_names = names
     return name in names
 

@@ -4,11 +4,12 @@ and loading a record with its subject and department."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -197,3 +198,38 @@ def text_field(value: str | None, label: str, *, min_len: int = 2, max_len: int 
         raise InvalidInput(f"{label}过长（{len(value)} 字），请控制在 {max_len} 字以内。", code="field_too_long",
                            details={"field": label})
     return value
+
+
+# --- listing cases ---------------------------------------------------------------------------------
+
+
+def list_cases(session: Session, actor: Actor | None, model: Any, machine: StateMachine, *, noun: str,
+               own: Callable[[Actor], Any], to_dict: Callable[[Any], dict[str, Any]], order_by: tuple,
+               state: str | None = None, page: int = 1, size: int = 20,
+               narrow: Callable[[Select], Select] | None = None, where: Any = None) -> dict[str, Any]:
+    """One page of a workflow's cases as this actor may see them: all for the credit office (or
+    no actor: the system), its own department's for department staff, ``own(actor)`` for a
+    subject; anyone else is refused. ``narrow`` adds the workflow's own filters, ``state`` is
+    checked against the machine, ``where`` is an extra clause (e.g. overdue)."""
+    if page < 1 or not 1 <= size <= 100:
+        raise InvalidInput("页码从 1 开始，每页 1–100 条。", code="invalid_page")
+    q = select(model)
+    if actor is None or is_credit_office(actor):
+        pass
+    elif actor.is_department:
+        q = q.where(model.department_id == actor.department_id)
+    elif actor.is_subject:
+        q = q.where(own(actor))
+    else:
+        raise Forbidden(f"{actor.role_label}无权查看{noun}。", code="role_forbidden")
+    if narrow is not None:
+        q = narrow(q)
+    if state:
+        if state not in machine.states:
+            raise InvalidInput(f"状态只能是：{'、'.join(machine.states)}", code="invalid_state")
+        q = q.where(model.state == state)
+    if where is not None:
+        q = q.where(where)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(*order_by).offset((page - 1) * size).limit(size)).all()
+    return {"total": total, "page": page, "size": size, "items": [to_dict(r) for r in rows]}

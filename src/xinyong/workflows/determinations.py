@@ -13,7 +13,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -35,6 +35,7 @@ from .common import (
     department_name,
     ensure_handler,
     is_credit_office,
+    list_cases,
     step,
     text_field,
     timeline,
@@ -367,27 +368,16 @@ def list_determinations(session: Session, actor: Actor | None, *, resource: str 
                         subject_id: int | None = None, state: str | None = None, page: int = 1, size: int = 20
                         ) -> dict[str, Any]:
     """Staff see their cases; a subject its own (the membership history)."""
-    if page < 1 or not 1 <= size <= 100:
-        raise InvalidInput("页码从 1 开始，每页 1–100 条。", code="invalid_page")
-    q = select(ListDetermination)
-    if actor is None or is_credit_office(actor):
-        pass
-    elif actor.is_department:
-        q = q.where(ListDetermination.department_id == actor.department_id)
-    elif actor.is_subject:
-        q = q.where(ListDetermination.subject_id == actor.subject_id)
-    else:
-        raise Forbidden(f"{actor.role_label}无权查看名单认定。", code="role_forbidden")
-    if resource:
-        _list_resource(resource)
-        q = q.where(ListDetermination.resource == resource)
-    if subject_id is not None:
-        q = q.where(ListDetermination.subject_id == subject_id)
-    if state:
-        if state not in MACHINE.states:
-            raise InvalidInput(f"状态只能是：{'、'.join(MACHINE.states)}", code="invalid_state")
-        q = q.where(ListDetermination.state == state)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(ListDetermination.id.desc()).offset((page - 1) * size).limit(size)).all()
-    return {"total": total, "page": page, "size": size,
-            "items": [determination_to_dict(session, d, viewer=actor) for d in rows]}
+
+    def narrow(q):
+        if resource:
+            _list_resource(resource)
+            q = q.where(ListDetermination.resource == resource)
+        if subject_id is not None:
+            q = q.where(ListDetermination.subject_id == subject_id)
+        return q
+
+    return list_cases(session, actor, ListDetermination, MACHINE, noun="名单认定",
+                      own=lambda a: ListDetermination.subject_id == a.subject_id,
+                      to_dict=lambda d: determination_to_dict(session, d, viewer=actor),
+                      order_by=(ListDetermination.id.desc(),), state=state, page=page, size=size, narrow=narrow)

@@ -16,7 +16,7 @@ import secrets
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -34,6 +34,7 @@ from .common import (
     ensure_handler,
     get_record,
     is_credit_office,
+    list_cases,
     record_row,
     record_summary,
     resource_of,
@@ -359,24 +360,9 @@ def list_objections(session: Session, actor: Actor, *, state: str | None = None,
                     page: int = 1, size: int = 20, today: date | None = None) -> dict[str, Any]:
     """The cases this actor handles (department / credit office) or filed (applicant)."""
     today = clock.today(today)
-    if page < 1 or not 1 <= size <= 100:
-        raise InvalidInput("页码从 1 开始，每页 1–100 条。", code="invalid_page")
-    q = select(Objection)
-    if is_credit_office(actor):
-        pass
-    elif actor.is_department:
-        q = q.where(Objection.department_id == actor.department_id)
-    elif actor.is_subject:
-        q = q.where(or_(Objection.applicant_user_id == actor.id, Objection.subject_id == actor.subject_id))
-    else:
-        raise Forbidden(f"{actor.role_label}无权查看异议列表。", code="role_forbidden")
-    if state:
-        if state not in MACHINE.states:
-            raise InvalidInput(f"状态只能是：{'、'.join(MACHINE.states)}", code="invalid_state")
-        q = q.where(Objection.state == state)
-    if overdue is True:
-        q = q.where(Objection.state == OPEN, Objection.due_on < today)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(Objection.due_on, Objection.id).offset((page - 1) * size).limit(size)).all()
-    return {"total": total, "page": page, "size": size,
-            "items": [objection_to_dict(session, o, viewer=actor, today=today) for o in rows]}
+    return list_cases(
+        session, actor, Objection, MACHINE, noun="异议列表",
+        own=lambda a: or_(Objection.applicant_user_id == a.id, Objection.subject_id == a.subject_id),
+        to_dict=lambda o: objection_to_dict(session, o, viewer=actor, today=today),
+        order_by=(Objection.due_on, Objection.id), state=state, page=page, size=size,
+        where=and_(Objection.state == OPEN, Objection.due_on < today) if overdue is True else None)

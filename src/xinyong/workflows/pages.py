@@ -17,7 +17,7 @@ from xinyong.config import get_settings
 from xinyong.errors import InvalidInput, XinyongError
 from xinyong.web.security import PRELOGIN_COOKIE, form_csrf_token, set_cookie
 
-from . import commitments, determinations, objections, repair
+from . import objections, repair
 from .api import read, run
 from .attachments import save_attachment
 from .common import get_record, record_summary
@@ -279,36 +279,7 @@ async def repair_cancel(request: Request, application_id: int) -> Response:
                             lambda s, f, code: repair.cancel_repair(s, actor, application_id))
 
 
-# --- determinations and commitments (read-only pages; steps through the API for now) ----------------
+# Determination and commitment pages and their forms: see ``forms`` (included here).
+from .forms import router as _forms_router  # noqa: E402
 
-
-@router.get("/determinations/{determination_id}", response_class=HTMLResponse, summary="名单认定详情")
-def determination_page(request: Request, determination_id: int) -> Response:
-    actor = current_actor(request)
-    try:
-        case = read(lambda s: determinations.get_determination(s, actor, determination_id))
-    except XinyongError as exc:
-        return render_error_page(request, exc.status_code, exc.message, code=exc.code)
-    facts = [("名单", f"{case['resource_name']}（{case['list_label']}）"), ("主体", case["subject_name"]),
-             ("认定部门", case["department"]), ("认定事实", case["facts"]), ("认定依据", case["basis"]),
-             ("陈述申辩期至", case["objection_until"]), ("陈述申辩", case["statement"]),
-             ("决定书文号", case["decision_no"]),
-             ("有效期", f"{case['valid_from']} 至 {case['valid_until']}" if case["valid_from"] else None),
-             ("移出原因", case["removal_reason"])]
-    return _page(request, "workflows/case.html", {"heading": f"名单认定 {determination_id}", "case": case,
-                                                  "facts": facts, "forms": [], "code": None})
-
-
-@router.get("/commitments/{commitment_id}", response_class=HTMLResponse, summary="信用承诺详情")
-def commitment_page(request: Request, commitment_id: int) -> Response:
-    actor = current_actor(request)
-    try:
-        case = read(lambda s: commitments.get_commitment(s, actor, commitment_id))
-    except XinyongError as exc:
-        return render_error_page(request, exc.status_code, exc.message, code=exc.code)
-    facts = [("承诺书编号", case["commitment_no"]), ("主体", case["subject_name"]), ("受理部门", case["department"]),
-             ("承诺类型", case["commitment_type"]), ("领域", case["domain"]), ("承诺事项", case["matter"]),
-             ("承诺内容", case["content"]), ("承诺日期", case["committed_on"]), ("有效期至", case["valid_until"]),
-             ("违诺情况", case["breach_facts"])]
-    return _page(request, "workflows/case.html", {"heading": f"信用承诺 {case['commitment_no']}", "case": case,
-                                                  "facts": facts, "forms": [], "code": None})
+router.include_router(_forms_router)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
-from xinyong.errors import Forbidden, InvalidInput, NotFound
+from xinyong.errors import InvalidInput, NotFound
 from xinyong.intake.models import Record, RecordVersion
 from xinyong.notifications.service import check_email, notify
 
@@ -33,6 +33,7 @@ from .common import (
     ensure_subject_actor,
     get_record,
     is_credit_office,
+    list_cases,
     record_summary,
     resource_of,
     step,
@@ -275,28 +276,12 @@ def repair_to_dict(session: Session, app: RepairApplication, *, viewer: Actor | 
 def list_repairs(session: Session, actor: Actor, *, state: str | None = None, overdue: bool | None = None,
                  page: int = 1, size: int = 20, today: date | None = None) -> dict[str, Any]:
     today = clock.today(today)
-    if page < 1 or not 1 <= size <= 100:
-        raise InvalidInput("页码从 1 开始，每页 1–100 条。", code="invalid_page")
-    q = select(RepairApplication)
-    if is_credit_office(actor):
-        pass
-    elif actor.is_department:
-        q = q.where(RepairApplication.department_id == actor.department_id)
-    elif actor.is_subject:
-        q = q.where(RepairApplication.subject_id == actor.subject_id)
-    else:
-        raise Forbidden(f"{actor.role_label}无权查看信用修复申请。", code="role_forbidden")
-    if state:
-        if state not in MACHINE.states:
-            raise InvalidInput(f"状态只能是：{'、'.join(MACHINE.states)}", code="invalid_state")
-        q = q.where(RepairApplication.state == state)
-    if overdue is True:
-        q = q.where(RepairApplication.state == OPEN, RepairApplication.due_on < today)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(RepairApplication.due_on, RepairApplication.id)
-                           .offset((page - 1) * size).limit(size)).all()
-    return {"total": total, "page": page, "size": size,
-            "items": [repair_to_dict(session, a, viewer=actor, today=today) for a in rows]}
+    return list_cases(
+        session, actor, RepairApplication, MACHINE, noun="信用修复申请",
+        own=lambda a: RepairApplication.subject_id == a.subject_id,
+        to_dict=lambda a: repair_to_dict(session, a, viewer=actor, today=today),
+        order_by=(RepairApplication.due_on, RepairApplication.id), state=state, page=page, size=size,
+        where=and_(RepairApplication.state == OPEN, RepairApplication.due_on < today) if overdue is True else None)
 
 
 __all__ = ["MACHINE", "apply_for_repair", "cancel_repair", "get_repair", "list_repairs", "precheck_for",

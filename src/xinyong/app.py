@@ -44,6 +44,9 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     install_access_control(app)
+    from xinyong.ops.observability import install_observability  # issue #12: /metrics, /readyz, access log
+
+    install_observability(app)
     app.include_router(catalogue_router)
     app.include_router(departments_router)
     app.include_router(subjects_router)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     holiday_file: Path | None = None
     site_name: str = "信用示范市"
     log_level: str = "INFO"
+    # "text" (one readable line) or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
     sql_echo: bool = False
     # Workflows (issue #6): the deployment's policy file (default: the built-in one), an
     # operator-set "today" for demos and tests, attachment limits and SMTP for e-mail notices.

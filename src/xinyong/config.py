@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     today: date | None = None
     attachment_max_bytes: int = 10 * 1024 * 1024
+    # Hostile uploads (issue #12): an XLSX may expand to at most this much (zip-bomb guard), and
+    # a request body other than an intake upload may be at most this large.
+    intake_max_expanded_bytes: int = 512 * 1024 * 1024
+    max_request_bytes: int = 128 * 1024 * 1024
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "noreply@xinyong.invalid"

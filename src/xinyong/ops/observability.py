@@ -210,5 +210,8 @@ def install_observability(app: FastAPI) -> None:
     (inside the request-id middleware, so the id is known when the access line is written)."""
     from starlette.middleware import Middleware
 
+    from xinyong.ops.limits import BodyLimitMiddleware
+
     app.include_router(router)
     app.user_middleware.append(Middleware(ObservabilityMiddleware))
+    app.user_middleware.append(Middleware(BodyLimitMiddleware))  # innermost: inside the access log

@@ -27,7 +27,7 @@ from tests.workflows.conftest import PASSWORD, cheap_argon2, penalty  # noqa: F4
 from xinyong.accounts.actor import Actor
 from xinyong.db.engine import session_scope
 
-EXAMPLES = int(os.environ.get("XINYONG_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("XINYONG_FUZZ_EXAMPLES", "5"))
 
 
 @dataclass

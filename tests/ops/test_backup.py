@@ -108,6 +108,11 @@ def test_round_trip_restores_every_table_and_file(world, empty_target, tmp_path,
     assert result["rows"] == sum(t["rows"] for t in source_tables.values())
     assert _digests(empty_target) == source_tables  # every table, row for row
     assert _files(var) == source_files  # attachments, reports and keys, byte for byte
+    for path in var.rglob("*"):
+        if path.is_file() and "attachments" in path.parts:
+            assert path.stat().st_mode & 0o777 == 0o640
+        if path.is_file() and "report-keys" in path.parts:
+            assert path.stat().st_mode & 0o077 == 0  # signing keys: owner only
     with session_scope(empty_target) as s:
         assert verify_chain(s).ok
 
@@ -199,3 +204,13 @@ def test_cli_backup_verify_restore(world, empty_target, tmp_path, monkeypatch): 
     assert r.exit_code == 0 and "恢复完成" in r.stdout, r.output
     r = runner.invoke(app, ["restore", str(tmp_path / "bk")])
     assert r.exit_code == 2 and "--force" in r.output
+
+
+def test_cli_explains_an_unreachable_database(tmp_path, settings_env, monkeypatch):
+    from xinyong.cli import app
+
+    monkeypatch.setenv("XINYONG_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    reset_settings()
+    r = CliRunner().invoke(app, ["backup", "--to", str(tmp_path / "bk")])
+    assert r.exit_code == 2 and "无法连接数据库" in r.output
+    assert not (tmp_path / "bk").exists() and not list(tmp_path.glob(".bk.partial-*"))

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -220,7 +221,8 @@ def _iter_files(area: FileArea) -> Iterator[tuple[str, Path]]:
     if not area.root.is_dir():
         return
     for path in sorted(area.root.rglob("*")):
-        if path.is_file() and not path.is_symlink() and not path.name.startswith(".lock"):
+        # Dot files are locks and half-written (.partial) files, never content.
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
             yield path.relative_to(area.root).as_posix(), path
 
 
@@ -235,7 +237,8 @@ def _copy_files(dest: Path) -> list[dict[str, Any]]:
                 while block := fin.read(_CHUNK):
                     h.update(block)
                     fout.write(block)
-            entries.append({"area": area.name, "path": rel, "size": target.stat().st_size, "sha256": h.hexdigest()})
+            entries.append({"area": area.name, "path": rel, "size": target.stat().st_size, "sha256": h.hexdigest(),
+                            "mode": stat.S_IMODE(src.stat().st_mode)})
     return entries
 
 
@@ -483,11 +486,12 @@ def restore(src: Path | str, *, url: str | None = None, force: bool = False,
         target = areas[entry["area"]] / _safe_rel(entry["path"])
         if target.exists() and sha256_file(target) == entry["sha256"]:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private = entry["area"] == "report-keys"
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
         tmp = target.with_name(f".{target.name}.restoring")
         shutil.copyfile(src / "files" / entry["area"] / entry["path"], tmp)
-        if entry["area"] == "report-keys":
-            tmp.chmod(0o600)
+        mode = int(entry.get("mode") or 0o640) & 0o777
+        tmp.chmod(mode & 0o700 if private else mode)  # signing keys stay readable by the owner only
         os.replace(tmp, target)
         written += 1
     say("核对恢复结果")

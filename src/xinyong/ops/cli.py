@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sqlalchemy.exc import OperationalError
+
 from xinyong.cli_support import fail_with
-from xinyong.errors import XinyongError
+from xinyong.errors import ConfigurationError, XinyongError
 
 console = Console(stderr=True)
 log = logging.getLogger("xinyong.ops")
@@ -19,6 +21,12 @@ log = logging.getLogger("xinyong.ops")
 
 def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: console.print(f"· {m}"))
+
+
+def _unreachable(exc: OperationalError) -> ConfigurationError:
+    reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else type(exc).__name__
+    return ConfigurationError(f"无法连接数据库：{reason}。请检查 XINYONG_DATABASE_URL 以及数据库是否已创建并在运行。",
+                              code="database_unavailable")
 
 
 def backup_command(
@@ -32,6 +40,8 @@ def backup_command(
         out = backup(to, progress=_say(as_json))
     except XinyongError as exc:
         fail_with(exc, as_json, exit_code=2)
+    except OperationalError as exc:
+        fail_with(_unreachable(exc), as_json, exit_code=2)
     log.info("backup written dir=%s tables=%s rows=%s files=%s", out["dir"], out["tables"], out["rows"], out["files"])
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))
@@ -53,6 +63,8 @@ def restore_command(
         out = restore(src, force=force, progress=_say(as_json))
     except XinyongError as exc:
         fail_with(exc, as_json, exit_code=2)
+    except OperationalError as exc:
+        fail_with(_unreachable(exc), as_json, exit_code=2)
     log.info("backup restored from=%s tables=%s rows=%s", src, out["tables"], out["rows"])
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))

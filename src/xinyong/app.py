@@ -44,6 +44,9 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     install_access_control(app)
+    from xinyong.ops.web import install_ops  # issue #12: /metrics, /readyz, access log, body limits
+
+    install_ops(app)
     app.include_router(catalogue_router)
     app.include_router(departments_router)
     app.include_router(subjects_router)

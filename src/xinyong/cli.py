@@ -44,6 +44,12 @@ app.command("tick")(tick_command)
 app.command("scheduler")(scheduler_command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(contacts_app, name="contacts")
+# Operations (issue #12): backup and restore.
+from xinyong.ops.cli import backup_command, restore_command, verify_command  # noqa: E402
+
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.command("verify-backup")(verify_command)
 console = Console()
 log = logging.getLogger("xinyong.cli")
 

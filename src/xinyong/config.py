@@ -30,12 +30,18 @@ class Settings(BaseSettings):
     holiday_file: Path | None = None
     site_name: str = "信用示范市"
     log_level: str = "INFO"
+    # "text" (one readable line) or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
     sql_echo: bool = False
     # Workflows (issue #6): the deployment's policy file (default: the built-in one), an
     # operator-set "today" for demos and tests, attachment limits and SMTP for e-mail notices.
     policy_file: Path | None = None
     today: date | None = None
     attachment_max_bytes: int = 10 * 1024 * 1024
+    # Hostile uploads (issue #12): an XLSX may expand to at most this much (zip-bomb guard), and
+    # a request body other than an intake upload may be at most this large.
+    intake_max_expanded_bytes: int = 512 * 1024 * 1024
+    max_request_bytes: int = 128 * 1024 * 1024
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "noreply@xinyong.invalid"

@@ -49,6 +49,10 @@ SIGNED_IN = tuple(sorted(AUTHENTICATED))
 ROUTE_POLICY: dict[tuple[str, str], Rule] = {
     # Operations and documentation
     ("GET", "/healthz"): ANYONE,
+    # Operations (issue #12): readiness and Prometheus metrics (aggregates only; the reverse
+    # proxy limits /metrics to the monitoring network).
+    ("GET", "/readyz"): ANYONE,
+    ("GET", "/metrics"): ANYONE,
     ("GET", "/docs"): ANYONE,
     ("GET", "/docs/oauth2-redirect"): ANYONE,
     ("GET", "/redoc"): ANYONE,

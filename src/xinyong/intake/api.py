@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from xinyong.web.deps import get_session
 from xinyong.web.errors import ERROR_RESPONSES
 
 from .models import IntakeBatch
+from .readers import copy_limited, safe_upload_name
 from .service import batch_report_path, get_batch, ingest_file, ingest_rows
 
 router = APIRouter(prefix="/api/v1/intake", tags=["数据归集"])
@@ -78,15 +78,15 @@ async def submit(
             raise InvalidInput("请在表单字段 file 中上传文件。", code="file_required")
         folder = get_settings().var_dir / "intake" / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = Path(upload.filename or "").suffix[:10]
+        name = safe_upload_name(upload.filename)
+        suffix = Path(name).suffix[:10]
         with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as tmp:
-            await run_in_threadpool(shutil.copyfileobj, upload.file, tmp, 1 << 20)
             path = Path(tmp.name)
         try:
-            if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise InvalidInput("文件过大：单个文件不超过 2 GB，请分批报送。", code="file_too_large")
+            with open(path, "wb") as out:
+                await run_in_threadpool(copy_limited, upload.file, out, MAX_UPLOAD_BYTES)
             result = await run_in_threadpool(ingest_file, get_engine(), path, resource, dept,
-                                             file_name=(upload.filename or path.name)[:255], actor=actor)
+                                             file_name=name, actor=actor)
         finally:
             path.unlink(missing_ok=True)
         return _result_response(result)
@@ -95,6 +95,8 @@ async def submit(
             body: Any = json.loads(await request.body())
         except ValueError:
             raise InvalidInput("请求体不是有效的 JSON。", code="invalid_json") from None
+        except RecursionError:
+            raise InvalidInput("JSON 嵌套层数过深：每条记录应为一层对象（字段名 → 值）。", code="invalid_json") from None
         rows = body.get("rows") if isinstance(body, dict) else body
         if not isinstance(rows, list):
             raise InvalidInput("JSON 请求体应为记录数组，或 {\"rows\": [...]}。", code="invalid_rows")

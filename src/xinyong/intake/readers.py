@@ -20,6 +20,8 @@ import codecs
 import csv
 import io
 import json
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -96,6 +98,37 @@ class _Counting(io.RawIOBase):
     def close(self) -> None:
         self._fh.close()
         super().close()
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_upload_name(name: str | None, default: str = "upload") -> str:
+    """The base name of an uploaded file, fit to store and show: no directory part (either
+    slash), no control or reserved characters, no leading dots, at most 255 characters."""
+    base = unicodedata.normalize("NFKC", (name or "").replace("\\", "/")).rsplit("/", 1)[-1]
+    base = _UNSAFE_NAME.sub("_", base).strip(" .")
+    return base[-255:] or default
+
+
+def copy_limited(src, dst, limit: int, chunk: int = 1 << 20) -> int:
+    """Copy a stream, refusing (413) as soon as more than ``limit`` bytes have come."""
+    total = 0
+    while block := src.read(chunk):
+        total += len(block)
+        if total > limit:
+            raise FileTooLarge(limit)
+        dst.write(block)
+    return total
+
+
+class FileTooLarge(InvalidInput):
+    status_code = 413
+    code = "file_too_large"
+
+    def __init__(self, limit: int) -> None:
+        size = f"{limit / 1024 ** 3:.0f} GB" if limit >= 1024 ** 3 else f"{limit / 1048576:.1f} MB"
+        super().__init__(f"文件过大：单个文件不超过 {size}，请拆分后分批报送。")
 
 
 # --- format and encoding ---------------------------------------------------------------------------
@@ -251,9 +284,54 @@ def _open_csv(path: Path, resource: Resource, head: bytes) -> Source:
 # --- XLSX ------------------------------------------------------------------------------------------
 
 
+ZIP_MAX_MEMBERS = 10_000
+ZIP_MAX_RATIO = 200  # a real workbook's XML compresses 5-30 times; a bomb, thousands of times
+
+
+def check_zip(path: Path, limit: int | None = None) -> None:
+    """Refuse a zip (XLSX) that would expand beyond ``limit`` bytes, before anything unpacks it.
+
+    The declared sizes are checked first, then every member is decompressed as a stream and
+    counted (a forged declared size fails its CRC), so memory stays flat whatever the file says.
+    """
+    import zipfile
+
+    from xinyong.config import get_settings
+
+    limit = limit or get_settings().intake_max_expanded_bytes
+    mb = limit / 1048576
+    bomb = FileRefused(f"电子表格文件解压后超过 {mb:.0f} MB 或压缩比异常（疑似压缩炸弹），已拒收。"
+                       "请拆分为多个文件，或另存为 CSV 后报送。", code="file_refused")
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+            if len(members) > ZIP_MAX_MEMBERS:
+                raise FileRefused(f"电子表格文件内含 {len(members):,} 个部件，超出正常范围，已拒收。")
+            if sum(m.file_size for m in members) > limit:
+                raise bomb
+            for m in members:
+                if m.file_size > 1048576 and m.file_size > ZIP_MAX_RATIO * max(m.compress_size, 1):
+                    raise bomb
+            total = 0
+            for m in members:
+                with z.open(m) as fh:
+                    while block := fh.read(1 << 20):
+                        total += len(block)
+                        if total > limit:
+                            raise bomb
+    except FileRefused:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
+        raise FileRefused(f"无法读取电子表格文件：文件已损坏或不是有效的 XLSX（{type(exc).__name__}）。"
+                          "请用 Excel 或 WPS 重新另存为 .xlsx 或 CSV 后报送。") from None
+
+
 def _open_xlsx(path: Path, resource: Resource, sheet: str | None) -> Source:
     from python_calamine import CalamineWorkbook
 
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"PK\x03\x04":
+            check_zip(path)
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # noqa: BLE001 - calamine raises several kinds for a broken file
@@ -340,6 +418,9 @@ class _ObjectRows:
         return cells
 
 
+_TOO_DEEP = "JSON 嵌套层数过深，已拒收：每条记录应为一层对象（字段名 → 值）。"
+
+
 def _iter_json_array(text: io.TextIOBase) -> Iterator[Any]:
     """Elements of a top-level JSON array, parsed one at a time."""
     decoder = json.JSONDecoder()
@@ -362,6 +443,8 @@ def _iter_json_array(text: io.TextIOBase) -> Iterator[Any]:
                 return
             try:
                 obj, end = decoder.raw_decode(buf, pos)
+            except RecursionError:
+                raise FileRefused(_TOO_DEEP) from None
             except json.JSONDecodeError:
                 if not chunk:
                     raise FileRefused("JSON 文件不完整或格式错误：请检查括号与引号是否成对。") from None
@@ -392,6 +475,8 @@ def _open_json(path: Path, resource: Resource, head: bytes) -> Source:
                 continue
             try:
                 yield n, json.loads(line)
+            except RecursionError:
+                raise FileRefused(_TOO_DEEP) from None
             except json.JSONDecodeError:
                 yield n, _BadJson
 

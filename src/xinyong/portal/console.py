@@ -4,7 +4,6 @@ in ``xinyong.intake.service``; these pages only collect the form and show the re
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from xinyong.db.engine import get_engine
 from xinyong.departments.models import Department
 from xinyong.errors import Forbidden, InvalidInput, NotFound, XinyongError
 from xinyong.intake.models import IntakeBatch, Record
+from xinyong.intake.readers import copy_limited, safe_upload_name
 from xinyong.intake.service import (
     batch_to_dict,
     get_batch,
@@ -114,7 +114,7 @@ def upload_submit(request: Request, session: DbSession, file: Annotated[UploadFi
             if dept is None:
                 raise InvalidInput("请选择报送部门。", code="department_required")
             dept_id = dept.id
-        name = Path(file.filename or "").name[:255]
+        name = safe_upload_name(file.filename)
         suffix = Path(name).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
             raise InvalidInput(f"不支持的文件类型“{suffix or '（无扩展名）'}”：请上传 CSV、XLSX、JSON 或 NDJSON 文件。",
@@ -122,9 +122,10 @@ def upload_submit(request: Request, session: DbSession, file: Annotated[UploadFi
         folder = get_settings().var_dir / "intake" / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as tmp:
-            shutil.copyfileobj(file.file, tmp, 1 << 20)
             path = Path(tmp.name)
         try:
+            with open(path, "wb") as out:
+                copy_limited(file.file, out, MAX_UPLOAD_BYTES)
             if path.stat().st_size == 0:
                 raise InvalidInput("上传的文件是空的，请检查后重新选择。", code="empty_file")
             if path.stat().st_size > MAX_UPLOAD_BYTES:

@@ -71,7 +71,11 @@ def _public_subject(session: Session, code: str) -> Subject:
     return subject
 
 
-@router.get("/subjects/{code}/report.{fmt}", name="public_report", summary="公共信用信息报告（公开）")
+_REPORT_CONTENT = {200: {"content": {"text/html": {}, "application/pdf": {}, "application/json": {}}}}
+
+
+@router.get("/subjects/{code}/report.{fmt}", name="public_report", summary="公共信用信息报告（公开）",
+            responses=_REPORT_CONTENT)
 def public_report(
     request: Request,
     code: Code,
@@ -93,7 +97,7 @@ def public_report(
     return _respond(request, issued, fmt, private=False, downloads_query=query)
 
 
-@router.get("/me/report.{fmt}", name="own_report", summary="本主体完整版信用报告")
+@router.get("/me/report.{fmt}", name="own_report", summary="本主体完整版信用报告", responses=_REPORT_CONTENT)
 def own_report(request: Request, fmt: Fmt, session: Annotated[Session, Depends(get_session)]) -> Response:
     """For a subject account: every record about the subject (public or not) and who queried
     its non-public information."""
@@ -151,7 +155,8 @@ def request_report(
     return _respond(request, issued, body.format, private=True)
 
 
-@router.get("/verify/{number}", name="verify_report", summary="核验信用报告")
+@router.get("/verify/{number}", name="verify_report", summary="核验信用报告",
+            responses={200: {"content": {"text/html": {}, "application/json": {}}}})
 def verify_page(
     request: Request,
     number: Annotated[str, Path(max_length=64)],

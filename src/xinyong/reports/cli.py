@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from xinyong.errors import ConfigurationError, XinyongError
+from xinyong.intake.reports import formula_safe
 
 
 class _DefaultCommandGroup(TyperGroup):
@@ -170,9 +171,11 @@ def run_batch(codes: list[str], out_dir: Path, *, kind: str, scenario: str | Non
         w.writerow(["主体代码", "主体名称", "状态", "报告编号", "沿用已出具报告", "信息条数", "文件", "说明"])
         labels = {"ok": "已出具", "skipped": "已存在（跳过）", "error": "失败"}
         for r in results:
-            w.writerow([r["subject"], r.get("name", ""), labels[r["status"]], r.get("number", ""),
-                        {True: "是", False: "否"}.get(r.get("reused"), ""), r.get("records", ""),
-                        Path(r["file"]).name if r.get("file") else "", r.get("message", "")])
+            # Subject names come from department files: never let a spreadsheet run one as a formula.
+            w.writerow([formula_safe(v) for v in (
+                r["subject"], r.get("name", ""), labels[r["status"]], r.get("number", ""),
+                {True: "是", False: "否"}.get(r.get("reused"), ""), r.get("records", ""),
+                Path(r["file"]).name if r.get("file") else "", r.get("message", ""))])
     return results
 
 

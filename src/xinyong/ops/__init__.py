@@ -1,0 +1,1 @@
+"""Operations: backup and restore, observability (logs, metrics, readiness)."""

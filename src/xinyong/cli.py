@@ -22,6 +22,8 @@ from xinyong.intake.cli import app as intake_app
 from xinyong.intake.cli import ingest as ingest_command
 from xinyong.intake.cli import ingest_city_command
 from xinyong.logging import configure_logging
+from xinyong.measures.cli import app as measures_app
+from xinyong.measures.cli import check_batch_command, check_command
 from xinyong.notifications.cli import app as contacts_app
 from xinyong.portal.cli import app as portal_app
 from xinyong.reports.cli import app as report_app
@@ -44,6 +46,9 @@ app.command("tick")(tick_command)
 app.command("scheduler")(scheduler_command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(measures_app, name="measures")
+app.command("check")(check_command)
+app.command("check-batch")(check_batch_command)
 console = Console()
 log = logging.getLogger("xinyong.cli")
 

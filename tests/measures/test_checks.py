@@ -164,7 +164,7 @@ def test_checks_are_stored_and_audited(city):
         assert c.feedback_due == date(2026, 11, 16)
         items = s.scalars(select(MeasureCheckItem.measure).where(MeasureCheckItem.check_id == c.id)).all()
         assert set(items) == codes(r)
-        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "measures.check")).all()[-1]
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "measures_check.read")).all()[-1]
         assert ev.subject_id == city.subjects["debtor"] and ev.details["check_id"] == c.id
         assert ev.purpose_code == "bidding" and "联合奖惩核查" in (ev.purpose_text or "")
 

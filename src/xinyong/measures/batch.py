@@ -198,6 +198,12 @@ def create_batch(session: Session, actor: Actor, scenario: str, department: str 
     return b
 
 
+#: Progress of batches running in this process (batch id → rows done). The checks are written in
+#: one transaction, which on SQLite holds the only write lock until it commits: progress cannot
+#: be written beside it there, so the status reads it from here while the batch runs.
+_RUNNING: dict[int, int] = {}
+
+
 def _set_progress(url: str | None, batch_id: int, **values: Any) -> None:
     from xinyong.db.engine import session_scope
 
@@ -228,8 +234,8 @@ def run_batch(actor: Actor, batch_id: int, entries: list[Entry], *, url: str | N
             sids = sorted({sid for sid, _ in resolved.values() if sid is not None})
             kinds: dict[int, str] = {}
             for i in range(0, len(sids), CHUNK):
-                kinds.update(session.execute(select(Subject.id, Subject.kind).where(Subject.id.in_(sids[i:i + CHUNK])))
-                             .tuples())
+                kinds.update((sid, kind) for sid, kind in session.execute(
+                    select(Subject.id, Subject.kind).where(Subject.id.in_(sids[i:i + CHUNK]))))
             ev = Evaluator(sc.code, today=today, catalogue=mc)
             due = today.fromordinal(today.toordinal() + mc.feedback_days)
             check_ids: dict[int, int] = {}
@@ -257,7 +263,7 @@ def run_batch(actor: Actor, batch_id: int, entries: list[Entry], *, url: str | N
                     session.execute(insert(MeasureCheckItem), items)
                 done += len(part)
                 processed = min(total, round(total * done / max(1, len(sids))))
-                _set_progress(url, batch_id, processed=processed)
+                _RUNNING[batch_id] = processed
                 if progress:
                     progress(processed, total)
             subjects = {}
@@ -300,6 +306,8 @@ def run_batch(actor: Actor, batch_id: int, entries: list[Entry], *, url: str | N
         msg = getattr(exc, "message", None) or f"批量核查失败：{type(exc).__name__}"
         _set_progress(url, batch_id, state="failed", message=msg[:2000], finished_at=clock.now())
         raise
+    finally:
+        _RUNNING.pop(batch_id, None)
 
 
 COLUMNS = ["行号", "输入代码", "清单中的名称", "业务编号", "核查状态", "核查编号", "主体名称", "主体代码",
@@ -339,12 +347,13 @@ def batch_to_dict(b: MeasureCheckBatch, session: Session | None = None) -> dict[
     mc = load_measures()
     sc = mc.scenarios.get(b.scenario)
     dept = session.get(Department, b.department_id) if session is not None else None
+    processed = _RUNNING.get(b.id, b.processed) if b.state == "running" else b.processed
     return {"batch_id": b.id, "state": b.state, "state_label": {"queued": "排队中", "running": "核查中", "done": "已完成",
                                                                  "failed": "失败"}.get(b.state, b.state),
             "scenario": {"code": b.scenario, "name": sc.name if sc else b.scenario},
             "department": {"code": dept.code, "name": dept.name} if dept else None,
-            "file_name": b.file_name, "total": b.total, "processed": b.processed,
-            "progress": round(b.processed / b.total, 4) if b.total else (1.0 if b.state == "done" else 0.0),
+            "file_name": b.file_name, "total": b.total, "processed": processed,
+            "progress": round(processed / b.total, 4) if b.total else (1.0 if b.state == "done" else 0.0),
             "found": b.found, "with_measures": b.with_measures, "rewards": b.rewards, "punishments": b.punishments,
             "message": b.message, "created_at": b.created_at.isoformat() if b.created_at else None,
             "finished_at": b.finished_at.isoformat() if b.finished_at else None,

@@ -52,7 +52,7 @@ from .schemas import (
 
 CHUNK = 5000
 OUTCOMES = {"applied": "已实施", "not_applied": "未实施"}
-CHECK_ACTION = "measures.check"
+CHECK_ACTION = "measures_check.read"  # ".read": shown in the subject's access history
 FEEDBACK_ACTION = "measures.feedback"
 
 

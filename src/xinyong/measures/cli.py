@@ -83,6 +83,7 @@ def check_batch_command(
     except XinyongError as exc:
         fail_with(exc, as_json)
     folder = batch.results_dir(batch_id)
+    batch.write_xlsx(batch_id)
     files = {f: str(folder / f"result.{f}") for f in ("xlsx", "csv", "json")}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

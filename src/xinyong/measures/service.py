@@ -135,6 +135,8 @@ class Evaluator:
             return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)
+        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
+            plain, rich = [], sorted(self.by_resource)
         clause = in_force_clause(self.today)
         cols = (Record.id, Record.subject_id, Record.resource, Record.natural_key, Record.main_date,
                 Record.valid_until, Record.public_until, Record.severity, Record.objection_open)
@@ -291,18 +293,26 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     dept = _department(session, actor, department)
     ev = Evaluator(sc.code, today=today, catalogue=mc)
     outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
-    check = _store(session, actor, mc, sc, dept, {subj.id: outcome}, today, batch_id=None)[subj.id]
+    stored = _store(session, actor, mc, sc, dept, {subj.id: outcome}, today, batch_id=None)
+    check = stored.checks[subj.id]
     from xinyong.audit.service import record_event
 
     resources = sorted({t["resource"] for a in outcome.applied for t in a.triggers if "resource" in t})
     record_event(session, CHECK_ACTION, actor=actor.with_(purpose=_purpose(sc)), subject_id=subj.id,
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
                                                "measures": [a.measure.code for a in outcome.applied]})
-    return check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome)
+    return check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
+                         items=stored.items.get(check.id, []))
+
+
+@dataclass
+class _Stored:
+    checks: dict[int, MeasureCheck]
+    items: dict[int, list[MeasureCheckItem]]
 
 
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department,
-           outcomes: dict[int, Outcome], today: date, *, batch_id: int | None) -> dict[int, MeasureCheck]:
+           outcomes: dict[int, Outcome], today: date, *, batch_id: int | None) -> _Stored:
     due = today + timedelta(days=mc.feedback_days)
     checks: dict[int, MeasureCheck] = {}
     for sid, out in outcomes.items():
@@ -318,20 +328,24 @@ def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, 
     items = [MeasureCheckItem(check_id=checks[sid].id, measure=a.measure.code, kind=a.measure.kind,
                               strength=a.measure.strength, triggers=a.triggers)
              for sid, out in outcomes.items() for a in out.applied]
+    by_check: dict[int, list[MeasureCheckItem]] = defaultdict(list)
     if items:
         session.add_all(items)
         session.flush()
-    return checks
+        for it in items:
+            by_check[it.check_id].append(it)
+    return _Stored(checks, by_check)
 
 
 def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,
                   subject: Subject | None = None, department: Department | None = None,
-                  outcome: Outcome | None = None) -> dict[str, Any]:
+                  outcome: Outcome | None = None, items: list[MeasureCheckItem] | None = None) -> dict[str, Any]:
     mc = mc or load_measures()
     subject = subject or session.get(Subject, check.subject_id)
     department = department or session.get(Department, check.department_id)
-    items = session.scalars(select(MeasureCheckItem).where(MeasureCheckItem.check_id == check.id)
-                            .order_by(MeasureCheckItem.id)).all()
+    if items is None:
+        items = list(session.scalars(select(MeasureCheckItem).where(MeasureCheckItem.check_id == check.id)
+                                     .order_by(MeasureCheckItem.id)))
     measures = []
     for it in items:
         m = mc.measures.get(it.measure)

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import JSON, insert, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -46,6 +46,7 @@ from .service import (
     _department,
     _purpose,
     _subject_code,
+    in_values,
     summarize,
 )
 
@@ -156,7 +157,7 @@ def resolve_codes(session: Session, codes: list[str]) -> dict[str, tuple[int | N
     for i in range(0, len(values), CHUNK):
         part = values[i:i + CHUNK]
         for value, sid in session.execute(select(SubjectIdentifier.value, SubjectIdentifier.subject_id)
-                                          .where(SubjectIdentifier.value.in_(part))):
+                                          .where(in_values(session, SubjectIdentifier.value, part))):
             found.setdefault(value, sid)
     missing = [v for v in values if v not in found]
     hashes: dict[str, str] = {}
@@ -199,6 +200,24 @@ def create_batch(session: Session, actor: Actor, scenario: str, department: str 
     return b
 
 
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many rows into ``table`` in the caller's transaction: COPY on PostgreSQL, a multi-row
+    executemany elsewhere."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    cols = list(rows[0])
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as cp:
+        for r in rows:
+            cp.write_row([json.dumps(r[c], ensure_ascii=False) if c in json_cols and r[c] is not None else r[c]
+                          for c in cols])
+
+
 #: Progress of batches running in this process (batch id → rows done). The checks are written in
 #: one transaction, which on SQLite holds the only write lock until it commits: progress cannot
 #: be written beside it there, so the status reads it from here while the batch runs.
@@ -236,7 +255,7 @@ def run_batch(actor: Actor, batch_id: int, entries: list[Entry], *, url: str | N
             kinds: dict[int, str] = {}
             for i in range(0, len(sids), CHUNK):
                 kinds.update((sid, kind) for sid, kind in session.execute(
-                    select(Subject.id, Subject.kind).where(Subject.id.in_(sids[i:i + CHUNK]))))
+                    select(Subject.id, Subject.kind).where(in_values(session, Subject.id, sids[i:i + CHUNK]))))
             ev = Evaluator(sc.code, today=today, catalogue=mc)
             due = today.fromordinal(today.toordinal() + mc.feedback_days)
             check_ids: dict[int, int] = {}
@@ -255,24 +274,26 @@ def run_batch(actor: Actor, batch_id: int, entries: list[Entry], *, url: str | N
                          "summary": summarize(o.rewards, o.punishments, due if o.applied else None)}
                         for sid, o in outs.items()]
                 part_ids = list(part)
-                session.execute(insert(MeasureCheck.__table__), rows)
+                bulk_insert(session, MeasureCheck.__table__, rows)
                 for j in range(0, len(part_ids), CHUNK):
                     check_ids.update((sid, cid) for cid, sid in session.execute(
                         select(MeasureCheck.id, MeasureCheck.subject_id).where(
-                            MeasureCheck.batch_id == batch_id, MeasureCheck.subject_id.in_(part_ids[j:j + CHUNK]))))
+                            MeasureCheck.batch_id == batch_id,
+                            in_values(session, MeasureCheck.subject_id, part_ids[j:j + CHUNK]))))
                 items = [{"check_id": check_ids[sid], "measure": a.measure.code, "kind": a.measure.kind,
                           "strength": a.measure.strength, "triggers": a.triggers}
                          for sid, o in outs.items() for a in o.applied]
                 if items:
-                    session.execute(insert(MeasureCheckItem.__table__), items)
+                    bulk_insert(session, MeasureCheckItem.__table__, items)
                 done += len(part)
                 processed = min(total, round(total * done / max(1, len(sids))))
                 _RUNNING[batch_id] = processed
                 if progress:
                     progress(processed, total)
-            subjects = {}
+            subjects: dict[int, Any] = {}
             for i in range(0, len(sids), CHUNK):
-                for s in session.scalars(select(Subject).where(Subject.id.in_(sids[i:i + CHUNK]))):
+                for s in session.execute(select(Subject.id, Subject.name, Subject.uscc, Subject.citizen_id_masked)
+                                         .where(in_values(session, Subject.id, sids[i:i + CHUNK]))):
                     subjects[s.id] = s
             results = []
             for e in entries:

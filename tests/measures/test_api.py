@@ -206,3 +206,22 @@ def test_cli_check_json_shape(city):
         assert {"code", "kind", "strength", "basis", "triggers"} <= set(m)
     bad = runner.invoke(app, ["check", city.codes["debtor"], "--scenario", "lottery", "--dept", "finance", "--json"])
     assert bad.exit_code == 1 and json.loads(bad.stdout)["error"]["code"] == "unknown_scenario"
+
+
+def test_cli_check_batch_writes_three_files(city, tmp_path):
+    from xinyong.cli import app
+
+    src = tmp_path / "list.csv"
+    src.write_text(f"统一社会信用代码,名称\n{city.codes['debtor']},甲\n{city.codes['mixed']},乙\nBAD@,丙\n",
+                   encoding="utf-8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["check-batch", str(src), "--scenario", "bidding", "--dept", "development_reform",
+                                 "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.stdout)
+    assert (body["total"], body["found"], body["with_measures"]) == (3, 2, 2)
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".json", ".xlsx"]
+    rows = CalamineWorkbook.from_path(str(out / f"核查结果-{body['batch_id']}.xlsx")).get_sheet_by_index(0).to_python()
+    assert [r[4] for r in rows[1:]] == ["已核查", "已核查", "代码有误"]
+    ok = CliRunner().invoke(app, ["measures", "validate"])
+    assert ok.exit_code == 0 and "措施清单有效" in ok.stdout

@@ -123,3 +123,24 @@ def test_indicators_count_checks_and_departments_applying(fed):
     refresh(city.url, as_of=date(2026, 11, 21))
     with session_scope(city.url) as s:
         assert dashboard(s)["indicators"]["joint_measure_feedback_rate"]["numerator"] == 2
+
+
+def test_tick_tells_the_department_inbox_once(fed):
+    from xinyong.notifications.models import Notification
+    from xinyong.workflows.tick import run_tick
+
+    city, ids, _ = fed
+    with session_scope(city.url) as s:
+        assert run_tick(s, date(2026, 11, 16))["measure_feedback_reminders"] == 0  # due today: not late yet
+    with session_scope(city.url) as s:
+        assert run_tick(s, AS_OF)["measure_feedback_reminders"] == 2
+    with session_scope(city.url) as s:
+        assert run_tick(s, AS_OF)["measure_feedback_reminders"] == 0
+        notes = s.scalars(select(Notification).where(Notification.workflow == "measures")).all()
+        assert {(n.audience_id, n.title) for n in notes} == {
+            (city.finance, "联合奖惩核查逾期未反馈（1 次）"),
+            (s.scalar(select(func.min(Notification.audience_id)).where(Notification.title.like("%逾期未反馈%"),
+                                                                        Notification.audience_id != city.finance)),
+             "联合奖惩核查逾期未反馈（1 次）")}
+        assert all(n.urgent and n.link == "/console/checks?view=overdue" for n in notes)
+        assert any(f"核查 {ids['C3']}" in n.body for n in notes)

@@ -36,6 +36,8 @@ class MeasureCheck(Base):
     #: Every returned measure has feedback (a check with no measure is never "complete").
     feedback_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     feedback_completed_on: Mapped[date | None] = mapped_column(Date)
+    #: The day the department's inbox was told the feedback is overdue (once per check).
+    feedback_reminded_on: Mapped[date | None] = mapped_column(Date)
     catalogue_version: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(String(500))
 

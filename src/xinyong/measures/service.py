@@ -453,6 +453,34 @@ def overdue_count(session: Session, department_id: int | None, today: date | Non
     return session.scalar(q) or 0
 
 
+def remind_overdue_feedback(session: Session, today: date | None = None) -> int:
+    """Daily (``xinyong tick``): tell each department's inbox, once per check, which checks' feedback
+    is overdue. Returns the number of checks newly reminded; a second run the same day adds nothing."""
+    from sqlalchemy import update
+
+    from xinyong.notifications.service import notify
+
+    today = clock.today(today)
+    cond = (MeasureCheck.feedback_due < today, MeasureCheck.feedback_complete.is_(False),
+            MeasureCheck.feedback_reminded_on.is_(None))
+    rows = session.execute(select(MeasureCheck.id, MeasureCheck.department_id, MeasureCheck.feedback_due,
+                                  Subject.name).join(Subject, Subject.id == MeasureCheck.subject_id)
+                           .where(*cond).order_by(MeasureCheck.department_id, MeasureCheck.id)).all()
+    by_dept: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_dept[r.department_id].append(r)
+    for dept_id, items in by_dept.items():
+        lines = "\n".join(f"· 核查 {r.id}：{r.name}（应于 {r.feedback_due} 前反馈）" for r in items[:20])
+        more = f"\n…… 另有 {len(items) - 20} 次" if len(items) > 20 else ""
+        notify(session, "department", dept_id, f"联合奖惩核查逾期未反馈（{len(items)} 次）",
+               f"以下联合奖惩核查已超过反馈期限，请尽快登记各项措施的实施情况：\n{lines}{more}",
+               link="/console/checks?view=overdue", workflow="measures", urgent=True)
+    if rows:
+        session.execute(update(MeasureCheck).where(MeasureCheck.id.in_([r.id for r in rows]))
+                        .values(feedback_reminded_on=today).execution_options(synchronize_session=False))
+    return len(rows)
+
+
 # --- feedback -------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("feedback_done", sa.Integer(), nullable=False),
         sa.Column("feedback_complete", sa.Boolean(), nullable=False),
         sa.Column("feedback_completed_on", sa.Date(), nullable=True),
+        sa.Column("feedback_reminded_on", sa.Date(), nullable=True),
         sa.Column("catalogue_version", sa.String(length=16), nullable=False),
         sa.Column("summary", sa.String(length=500), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_measure_checks")),

@@ -175,10 +175,11 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
 
     port = _free_port()
     env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_LOG_LEVEL": "WARNING"}
+    log_path = Path(os.environ["XINYONG_VAR_DIR"]) / "uvicorn.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "xinyong.app:create_app", "--factory", "--host",
                              "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-                             "--no-access-log"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                             "--no-access-log"], env=env, cwd=str(ROOT), stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -188,7 +189,7 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             except httpx.HTTPError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError("uvicorn did not start: " + proc.stderr.read().decode()[-2000:])
+            raise RuntimeError("uvicorn did not start: " + log_path.read_text(errors="replace")[-2000:])
         headers = {"Authorization": f"Bearer {key}"}
         times: list[float] = []
         errors: list[str] = []
@@ -217,10 +218,12 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             t.join()
         wall = time.perf_counter() - t0
         if errors:
-            raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}")
+            raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
+                               + log_path.read_text(errors="replace")[-3000:])
         return {**_stats(times), "concurrency": concurrency, "workers": workers,
                 "throughput_per_s": round(len(times) / wall, 1)}
     finally:
+        log.close()
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -332,14 +335,16 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=500, help="in-process single checks timed")
     ap.add_argument("--http", type=int, default=800, help="HTTP checks timed (split over 8 clients)")
     ap.add_argument("--batch", type=int, default=100_000, help="subjects in the batch check")
-    ap.add_argument("--http-workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--http-workers", type=int, default=None,
+                    help="uvicorn worker processes (default: 1 on SQLite, whose writes serialise anyway; 2 on PostgreSQL)")
     ap.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     subjects = args.subjects or max(120_000, args.records // 5)
     batch = min(args.batch, subjects)
-    results = [run(db, args.records, subjects, args.checks, args.http, batch, args.http_workers) for db in dbs]
+    results = [run(db, args.records, subjects, args.checks, args.http, batch,
+                   args.http_workers or (1 if db == "sqlite" else 2)) for db in dbs]
     if args.json:
         print(json.dumps({"budgets": BUDGETS, "runs": results}, ensure_ascii=False))
         return

@@ -225,3 +225,31 @@ def test_cli_check_batch_writes_three_files(city, tmp_path):
     assert [r[4] for r in rows[1:]] == ["已核查", "已核查", "代码有误"]
     ok = CliRunner().invoke(app, ["measures", "validate"])
     assert ok.exit_code == 0 and "措施清单有效" in ok.stdout
+
+
+def test_api_key_scoped_to_some_resources_sees_measures_not_records(city, app_client):
+    from xinyong.accounts.actor import Actor
+    from xinyong.accounts.clients import create_client
+    from xinyong.db.engine import session_scope
+
+    from .conftest import add_record
+
+    with session_scope(city.url) as s:
+        add_record(s, "social_insurance_arrears", city.subjects["clean"], severity="general")  # 政务共享
+        scoped = create_client(s, Actor.cli("pytest"), department="finance", name="财政资金系统",
+                               resources=["admin_penalty"], disclosures=["public", "government"]).key
+        full = create_client(s, Actor.cli("pytest"), department="finance", name="信用核查系统").key
+    app_client.cookies.clear()
+    app_client.headers.pop("X-CSRF-Token", None)
+
+    def trigger(key):
+        r = app_client.post("/api/v1/checks", json={"subject": city.codes["clean"], "scenario": "fiscal_support"},
+                            headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 201, r.text
+        (t,) = next(m for m in r.json()["measures"] if m["code"] == "social_insurance_arrears_fiscal")["triggers"]
+        return t
+
+    t = trigger(scoped)
+    assert t["redacted"] is True and "natural_key" not in t and t["resource"] == "social_insurance_arrears"
+    t = trigger(full)
+    assert "redacted" not in t and t["natural_key"].startswith("social_insurance_arrears-")

@@ -314,8 +314,8 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     record_event(session, CHECK_ACTION, actor=actor.with_(purpose=_purpose(sc)), subject_id=subj.id,
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
                                                "measures": [a.measure.code for a in outcome.applied]})
-    return check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
-                         items=stored.items.get(check.id, []))
+    return redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
+                                           items=stored.items.get(check.id, [])))
 
 
 @dataclass
@@ -386,6 +386,22 @@ def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogu
     return out
 
 
+def redact_for(actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
+    """Trigger details (record, key) only for resources the viewer may read: an API key scoped to
+    some resources still learns which measures apply, not the records behind them."""
+    if actor.kind == "cli" or (actor.is_subject and actor.subject_id == result["subject"]["id"]):
+        return result
+    cat = load_catalogue()
+    for m in [*result.get("measures", []), *result.get("suppressed", [])]:
+        for t in m.get("triggers", []):
+            res = t.get("resource")
+            if res and res in cat and not actor.can_read(res, cat.get(res).disclosure):
+                for key in ("record_id", "natural_key", "date", "until", "severity", "domain"):
+                    t.pop(key, None)
+                t["redacted"] = True
+    return result
+
+
 # --- reading checks -------------------------------------------------------------------------------
 
 
@@ -401,7 +417,7 @@ def get_check(session: Session, actor: Actor, check_id: int) -> dict[str, Any]:
     check = session.get(MeasureCheck, check_id)
     if check is None or not _can_see(actor, check):
         raise NotFound(f"未找到编号为 {check_id} 的联合奖惩核查。", code="check_not_found")
-    return check_to_dict(session, check)
+    return redact_for(actor, check_to_dict(session, check))
 
 
 def list_checks(session: Session, actor: Actor, *, overdue: bool = False, pending: bool = False,

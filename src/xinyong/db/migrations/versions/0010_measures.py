@@ -18,6 +18,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # Any-identifier lookups (resolve_subject, batch checks) search by value without the scheme.
+    op.create_index("ix_subject_identifiers_value", "subject_identifiers", ["value"], unique=False)
     op.create_table(
         "measure_checks",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
@@ -99,3 +101,4 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_measure_checks_batch_id"), table_name="measure_checks")
     op.drop_index(op.f("ix_measure_checks_subject_id"), table_name="measure_checks")
     op.drop_table("measure_checks")
+    op.drop_index("ix_subject_identifiers_value", table_name="subject_identifiers")

@@ -18,6 +18,8 @@ from xinyong.config import get_settings
 from xinyong.departments.api import router as departments_router
 from xinyong.indicators.api import router as indicators_router
 from xinyong.intake.api import router as intake_router
+from xinyong.measures.api import router as measures_api_router
+from xinyong.measures.pages import router as measures_pages_router
 from xinyong.notifications.api import router as inbox_api_router
 from xinyong.notifications.pages import router as inbox_pages_router
 from xinyong.portal.api import router as portal_api_router
@@ -59,6 +61,8 @@ def create_app() -> FastAPI:
     app.include_router(inbox_api_router)
     app.include_router(inbox_pages_router)
     app.include_router(indicators_router)
+    app.include_router(measures_api_router)
+    app.include_router(measures_pages_router)
     # The public website (home, search, profiles, publicity, lists, notices), console and /me pages.
     app.include_router(portal_api_router)
     app.include_router(portal_pages_router)

@@ -22,6 +22,8 @@ from xinyong.intake.cli import app as intake_app
 from xinyong.intake.cli import ingest as ingest_command
 from xinyong.intake.cli import ingest_city_command
 from xinyong.logging import configure_logging
+from xinyong.measures.cli import app as measures_app
+from xinyong.measures.cli import check_batch_command, check_command
 from xinyong.notifications.cli import app as contacts_app
 from xinyong.portal.cli import app as portal_app
 from xinyong.reports.cli import app as report_app
@@ -50,6 +52,9 @@ from xinyong.ops.cli import backup_command, restore_command, verify_command  # n
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("verify-backup")(verify_command)
+app.add_typer(measures_app, name="measures")
+app.command("check")(check_command)
+app.command("check-batch")(check_batch_command)
 console = Console()
 log = logging.getLogger("xinyong.cli")
 

@@ -49,8 +49,15 @@ def public_record_clause(today: date | None = None) -> ColumnElement[bool]:
     codes = public_resource_codes()
     if not codes:
         return false()
+    return and_(Record.resource.in_(codes), in_force_clause(today))
+
+
+def in_force_clause(today: date | None = None) -> ColumnElement[bool]:
+    """The same rule without the resource's disclosure class: the record is in force, published
+    under its window rules, not repaired, and neither past its window nor its own end date.
+    For government uses of non-public resources under the same rule (joint measures, #7)."""
+    today = _today(today)
     return and_(
-        Record.resource.in_(codes),
         Record.status == "active",
         Record.published == true(),
         Record.repaired_at.is_(None),

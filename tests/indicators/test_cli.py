@@ -20,12 +20,12 @@ def test_show_json_lists_code_value_target_status(city_url):
     assert set(by["enterprise_file_coverage"]) >= {"code", "value", "target", "status"}
     assert by["enterprise_file_coverage"]["value"] == 0.6 and by["enterprise_file_coverage"]["status"] == "red"
     assert by["penalty_timeliness"]["status"] == "green"
-    assert by["joint_measure_feedback_rate"]["status"] == "unavailable"
-    assert "#7" in by["joint_measure_feedback_rate"]["reason"]
+    # Connected to joint measures (#7); this city has made no check yet.
+    assert by["joint_measure_feedback_rate"]["status"] == "no_data"
     assert by["repair_on_time_rate"]["status"] == "no_data"  # connected; the city has no repair cases
     assert body["snapshot"]["as_of"] == "2026-10-15"  # XINYONG_TODAY
     table = runner.invoke(app, ["indicators", "show"])
-    assert table.exit_code == 0 and "企业信用档案覆盖率" in table.stdout and "未接入" in table.stdout
+    assert table.exit_code == 0 and "企业信用档案覆盖率" in table.stdout and "联合奖惩核查反馈率" in table.stdout
 
 
 def test_refresh_export_and_report(city_url, tmp_path):

@@ -63,11 +63,12 @@ def test_dashboard_shows_values_statuses_and_league(app):
     html = r.text
     assert "企业信用档案覆盖率" in html and "60.0%" in html and "未达标" in html
     assert "部门数据质量排行榜" in html and "国家税务总局佛山市税务局" in html
-    assert "未接入" in html and "刷新指标" not in html  # reviewers read, only admins refresh
+    assert "联合奖惩核查反馈率" in html and "刷新指标" not in html  # reviewers read, only admins refresh
     data = json.loads(re.search(r'id="xy-chart-data">(.*?)</script>', html, re.DOTALL).group(1))
     assert data["enterprise_file_coverage"]["target"] == 0.85
     assert len(data["enterprise_file_coverage"]["trend"]) == 24
-    assert "joint_measure_feedback_rate" not in data  # nothing to chart for a not-connected indicator
+    # Connected (#7) but no check yet: charted with an empty trend.
+    assert all(p["denominator"] == 0 for p in data["joint_measure_feedback_rate"]["trend"])
 
 
 def test_drill_down_page_and_export(app):
@@ -110,7 +111,7 @@ def test_monthly_report(app):
     assert r.status_code == 200
     book = _book(r.content)
     assert book.sheet_names[:3] == ["月报概览", "部门排行榜", "部门明细"]
-    assert "未接入指标" in book.sheet_names
+    assert "未接入指标" not in book.sheet_names  # every indicator is connected since joint measures (#7)
     overview = book.get_sheet_by_name("月报概览").to_python()
     assert "2026年10月" in overview[0][0]
     row = next(r for r in overview if r[1] == "双公示7个工作日内公示率")
@@ -144,7 +145,7 @@ def test_api_lists_code_value_target_status(app):
     assert by["enterprise_file_coverage"]["value"] == 0.6
     assert by["enterprise_file_coverage"]["target"] == 0.85
     assert by["enterprise_file_coverage"]["status"] == "red"
-    assert by["joint_measure_feedback_rate"]["status"] == "unavailable"
+    assert by["joint_measure_feedback_rate"]["status"] == "no_data"
     detail = c.get("/api/v1/indicators/penalty_timeliness").json()
     assert detail["indicator"]["status"] == "green"
     assert c.get("/api/v1/indicators/nope").json()["error"]["code"] == "indicator_not_found"

@@ -181,6 +181,27 @@ ROUTE_POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/reports"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
     ("GET", "/verify/{number}"): allow(PUBLIC, page=True),
     ("GET", "/.well-known/xinyong-report-keys.json"): ANYONE,
+    # Joint rewards and punishments (联合奖惩, issue #7): the measures catalogue is public; checks
+    # by the credit office and department queriers; feedback by the checking department (the
+    # service checks which); batch checks; console pages.
+    ("GET", "/api/v1/measures"): ANYONE,
+    ("GET", "/api/v1/measures/feedback-rates"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER),
+    ("POST", "/api/v1/checks"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/checks"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER),
+    ("GET", "/api/v1/checks/{check_id}"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER, SUBJECT),
+    ("POST", "/api/v1/checks/{check_id}/feedback"): allow(ADMIN, DEPT_QUERIER, DEPT_SUBMITTER),
+    ("POST", "/api/v1/check-batches"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/check-batches/{batch_id}"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/check-batches/{batch_id}/result.{fmt}"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/console/checks"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER, page=True),
+    ("GET", "/console/checks/new"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("POST", "/console/checks/new"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("GET", "/console/checks/{check_id}"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER, page=True),
+    ("POST", "/console/checks/{check_id}/feedback"): allow(ADMIN, DEPT_QUERIER, DEPT_SUBMITTER, page=True),
+    ("GET", "/console/check-batches/new"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("POST", "/console/check-batches/new"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("GET", "/console/check-batches/{batch_id}"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("GET", "/console/measures/feedback-rates"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER, page=True),
 }
 
 

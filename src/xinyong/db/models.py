@@ -49,3 +49,6 @@ __all__ = [
 from xinyong.indicators.models import IndicatorSnapshot, IndicatorValue
 
 __all__ += ["IndicatorSnapshot", "IndicatorValue"]
+from xinyong.measures.models import MeasureCheck, MeasureCheckBatch, MeasureCheckItem
+
+__all__ += ["MeasureCheck", "MeasureCheckBatch", "MeasureCheckItem"]

@@ -601,6 +601,23 @@ def _pending(name: str, label: str, issue: str, tables: tuple[str, ...]) -> Meas
                                      "month": "split"}, pending=issue, tables=tables)
 
 
+_JOINT_FILTERS: dict[str, FilterSpec] = {
+    "department": FilterSpec("核查部门", "str_list", vocab="department"),
+    "scenario": FilterSpec("应用场景代码", "str_list"),
+}
+
+
+def _joint(kind: str) -> Callable[[Context, dict[str, Any]], Counts]:
+    def run(ctx: Context, filters: dict[str, Any]) -> Counts:
+        from xinyong.measures import indicators as joint
+
+        if kind == "departments_applying":
+            return joint.compute_departments_applying(ctx, filters)
+        return joint.compute_checks(ctx, filters, with_feedback=kind == "checks_with_feedback")
+
+    return run
+
+
 MEASURES: dict[str, Measure] = {m.name: m for m in [
     Measure("subjects", "信用主体数", _SUBJECT_FILTERS,
             {"region": "split", "department": "constant", "sector": "constant", "month": "split"},
@@ -638,10 +655,16 @@ MEASURES: dict[str, Measure] = {m.name: m for m in [
             {**_DEPARTMENT_FILTERS, "within_days": FilterSpec("最近天数", "int", minimum=1)},
             {"department": "split", "region": "split", "month": "split"},
             compute=_compute_departments_using_reports, tables=("audit_events",)),
-    # Not yet on the platform: each names the issue that brings the data.
-    _pending("measure_checks", "联合奖惩核查次数", "#7 联合奖惩", ("measure_checks",)),
-    _pending("measure_checks_with_feedback", "已反馈结果的联合奖惩核查次数", "#7 联合奖惩", ("measure_checks",)),
-    _pending("departments_applying_measures", "实施联合奖惩的部门数", "#7 联合奖惩", ("measure_checks",)),
+    # Joint rewards and punishments (#7): checks that returned measures, their feedback, and the
+    # departments that reported applying a measure (figures computed in xinyong.measures.indicators).
+    Measure("measure_checks", "联合奖惩核查次数（返回措施的核查）", _JOINT_FILTERS, _CASE_DIMS,
+            compute=_joint("checks"), tables=("measure_checks",)),
+    Measure("measure_checks_with_feedback", "已反馈全部措施实施情况的联合奖惩核查次数", _JOINT_FILTERS, _CASE_DIMS,
+            compute=_joint("checks_with_feedback"), tables=("measure_checks",)),
+    Measure("departments_applying_measures", "反馈已实施联合奖惩措施的部门数",
+            {**_DEPARTMENT_FILTERS, "within_days": FilterSpec("最近天数", "int", minimum=1)},
+            {"department": "split", "region": "split", "month": "split"},
+            compute=_joint("departments_applying"), tables=("measure_checks", "measure_check_items")),
 ]}
 
 

@@ -52,7 +52,9 @@ class SubjectIdentifier(TimestampMixin, Base):
     """Every code a subject is known by; a code identifies at most one subject."""
 
     __tablename__ = "subject_identifiers"
-    __table_args__ = (UniqueConstraint("scheme", "value"),)
+    # By value alone: any-identifier lookups (resolve_subject, batch checks) do not know the scheme,
+    # and the (scheme, value) key cannot serve them (a scan of every identifier).
+    __table_args__ = (UniqueConstraint("scheme", "value"), Index("ix_subject_identifiers_value", "value"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)

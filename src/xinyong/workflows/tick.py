@@ -55,6 +55,9 @@ def run_tick(session: Session, today: date | None = None) -> dict[str, Any]:
            "objections_escalated": objections.escalate_overdue(session, today),
            "repairs_escalated": repair.escalate_overdue(session, today),
            "list_entries_expired": determinations.expire_due(session, today)}
+    from xinyong.measures.service import remind_overdue_feedback  # joint measures (#7)
+
+    out["measure_feedback_reminders"] = remind_overdue_feedback(session, today)
     return out
 
 

@@ -1,0 +1,368 @@
+"""Joint measures benchmark: single check p50/p99 in-process and over HTTP (8 concurrent clients),
+and the wall time of a batch check of 100,000 subjects, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/checks.py                              # both databases, 500,000 records
+    .venv/bin/python bench/checks.py --db postgresql --records 1000000 --json
+    .venv/bin/python bench/checks.py --db postgresql --records 10000000   # the issue's size (long load)
+
+A fresh database per run. Subjects (each with a code in ``subject_identifiers``, as registration
+leaves them) and records are bulk-inserted by SQL (generate_series on PostgreSQL, a recursive CTE
+on SQLite; not timed), spread over every catalogue resource, with list entries in force or
+expired, serious and minor penalties, records under objection and breached commitments. Then,
+timed:
+
+- ``in_process``: ``check_subject`` on random subjects, one unit of work each (resolve the code,
+  evaluate, store the check and its measures, audit, commit) — ``--checks`` times;
+- ``http``: ``POST /api/v1/checks`` against ``xinyong serve``-equivalent uvicorn (``--http-workers``
+  processes) with a department API key, from 8 concurrent clients (threads, keep-alive);
+- ``batch``: a CSV of ``--batch`` subject codes → ``read_entries`` + ``run_batch`` (resolve,
+  evaluate, write every check, the result XLSX/CSV/JSON), one wall time.
+
+Budgets (issue #7): in-process p99 ≤ 10 ms, HTTP p99 ≤ 30 ms, batch of 100,000 ≤ 60 s. A miss is
+reported, never hidden. The machine's core count is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
+BUDGETS = {"in_process_p99_ms": 10, "http_p99_ms": 30, "batch_100k_s": 60}
+SCENARIOS = ["government_procurement", "bidding", "fiscal_support", "admin_licensing", "routine_supervision",
+             "honours_selection"]
+
+
+def _weights() -> list[str]:
+    """Resources as drawn for records: every catalogue resource, penalties and licences most."""
+    from xinyong.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    out = [r.code for r in cat]
+    out += ["admin_penalty"] * 6 + ["admin_license"] * 6
+    return out
+
+
+def _code(i: int) -> str:
+    return f"BENCH{i:012d}"
+
+
+def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
+    from sqlalchemy import text
+
+    from xinyong.db.engine import get_engine
+
+    weighted = _weights()
+    eng = get_engine(url)
+    with eng.begin() as conn:
+        dept_ids = [r[0] for r in conn.execute(text("SELECT id FROM departments ORDER BY id"))]
+        conn.execute(text("""
+            INSERT INTO subjects (kind, org_type, name, name_norm, region, verified, reg_status, created_at, updated_at)
+            SELECT CASE WHEN i % 10 < 7 THEN 'legal_entity' ELSE 'individual_business' END,
+                   CASE WHEN i % 10 < 7 THEN 'enterprise' END, 'bench-' || i, 'bench-' || i, '440604', true, '存续',
+                   now(), now()
+            FROM generate_series(1, :n) AS i"""), {"n": n_subjects})
+        lo = conn.execute(text("SELECT min(id) FROM subjects")).scalar()
+        conn.execute(text("""
+            INSERT INTO subject_identifiers (subject_id, scheme, value, source, created_at, updated_at)
+            SELECT id, 'uscc', 'BENCH' || lpad((id - :lo + 1)::text, 12, '0'), 'registered', now(), now()
+            FROM subjects"""), {"lo": lo})
+        step = 1_000_000
+        for start in range(0, n_records, step):
+            conn.execute(text("""
+                INSERT INTO records (resource, natural_key_hash, natural_key, subject_id, department_id,
+                                     current_version, status, main_date, valid_until, public_until, severity,
+                                     objection_open, content_hash, data, created_at, updated_at)
+                SELECT res, md5(i::text), 'bench-' || i, :lo + (i::bigint * 7919) % :ns, dept, 1,
+                       CASE WHEN i % 50 = 0 THEN 'withdrawn' ELSE 'active' END, d,
+                       CASE WHEN i % 4 = 0 THEN d + 365 END, d + 1095,
+                       CASE WHEN i % 5 = 0 THEN 'serious' WHEN i % 5 = 1 THEN 'minor' ELSE 'general' END,
+                       i % 97 = 0, md5(i::text),
+                       CAST(CASE WHEN res = 'credit_commitments' AND i % 3 = 0
+                            THEN '{"fulfilment_status": "未履行", "commitment_domain": "行政许可"}'
+                            ELSE '{}' END AS json),
+                       now(), now()
+                FROM (SELECT i, (CAST(:res AS text[]))[1 + (i * 31) % :nr] AS res,
+                             (CAST(:depts AS int[]))[1 + i % :nd] AS dept,
+                             date '2023-01-01' + (i % 1400) AS d
+                      FROM generate_series(:a, :b) AS i) s"""),
+                {"lo": lo, "ns": n_subjects, "res": weighted, "nr": len(weighted), "depts": dept_ids,
+                 "nd": len(dept_ids), "a": start + 1, "b": min(n_records, start + step)})
+            print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
+        conn.execute(text("ANALYZE"))
+
+
+def _load_sqlite(url: str, n_subjects: int, n_records: int) -> None:
+    from sqlalchemy import text
+
+    from xinyong.db.engine import get_engine
+
+    weighted = _weights()
+    eng = get_engine(url)
+    with eng.begin() as conn:
+        dept_ids = [r[0] for r in conn.execute(text("SELECT id FROM departments ORDER BY id"))]
+        conn.execute(text("""
+            WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < :n)
+            INSERT INTO subjects (kind, org_type, name, name_norm, region, verified, reg_status, created_at, updated_at)
+            SELECT CASE WHEN i % 10 < 7 THEN 'legal_entity' ELSE 'individual_business' END,
+                   CASE WHEN i % 10 < 7 THEN 'enterprise' END, 'bench-' || i, 'bench-' || i, '440604', 1, '存续',
+                   datetime('now'), datetime('now')
+            FROM g"""), {"n": n_subjects})
+        lo = conn.execute(text("SELECT min(id) FROM subjects")).scalar()
+        conn.execute(text("""
+            INSERT INTO subject_identifiers (subject_id, scheme, value, source, created_at, updated_at)
+            SELECT id, 'uscc', 'BENCH' || printf('%012d', id - :lo + 1), 'registered', datetime('now'), datetime('now')
+            FROM subjects"""), {"lo": lo})
+        step = 1_000_000
+        for start in range(0, n_records, step):
+            conn.execute(text("""
+                WITH RECURSIVE g(i) AS (SELECT :a UNION ALL SELECT i + 1 FROM g WHERE i < :b),
+                s AS (SELECT i, json_extract(:res, '$[' || ((i * 31) % :nr) || ']') AS res,
+                             json_extract(:depts, '$[' || (i % :nd) || ']') AS dept,
+                             date('2023-01-01', '+' || (i % 1400) || ' days') AS d FROM g)
+                INSERT INTO records (resource, natural_key_hash, natural_key, subject_id, department_id,
+                                     current_version, status, main_date, valid_until, public_until, severity,
+                                     objection_open, published, content_hash, data, created_at, updated_at)
+                SELECT res, printf('%032x', i), 'bench-' || i, :lo + (i * 7919) % :ns, dept, 1,
+                       CASE WHEN i % 50 = 0 THEN 'withdrawn' ELSE 'active' END, d,
+                       CASE WHEN i % 4 = 0 THEN date(d, '+365 days') END, date(d, '+1095 days'),
+                       CASE WHEN i % 5 = 0 THEN 'serious' WHEN i % 5 = 1 THEN 'minor' ELSE 'general' END,
+                       i % 97 = 0, 1, printf('%032x', i),
+                       CASE WHEN res = 'credit_commitments' AND i % 3 = 0
+                            THEN '{"fulfilment_status": "未履行", "commitment_domain": "行政许可"}' ELSE '{}' END,
+                       datetime('now'), datetime('now')
+                FROM s"""), {"a": start + 1, "b": min(n_records, start + step), "lo": lo, "ns": n_subjects,
+                             "res": json.dumps(weighted), "nr": len(weighted), "depts": json.dumps(dept_ids),
+                             "nd": len(dept_ids)})
+            print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
+        conn.execute(text("ANALYZE"))
+
+
+def _pct(times: list[float], q: float) -> float:
+    times = sorted(times)
+    return round(times[min(len(times) - 1, max(0, int(round(len(times) * q)) - 1))], 2)
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    return {"n": len(times), "p50_ms": round(statistics.median(times), 2), "p99_ms": _pct(times, 0.99),
+            "max_ms": round(max(times), 2)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers: int) -> dict:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_LOG_LEVEL": "WARNING"}
+    log_path = Path(os.environ["XINYONG_VAR_DIR"]) / "uvicorn.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "xinyong.app:create_app", "--factory", "--host",
+                             "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+                             "--no-access-log"], env=env, cwd=str(ROOT), stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("uvicorn did not start: " + log_path.read_text(errors="replace")[-2000:])
+        headers = {"Authorization": f"Bearer {key}"}
+        times: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def client(seed: int, count: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+                for k in range(count + 3):
+                    body = {"subject": _code(rng.randint(1, n_subjects)), "scenario": rng.choice(SCENARIOS)}
+                    t0 = time.perf_counter()
+                    r = c.post("/api/v1/checks", json=body)
+                    ms = (time.perf_counter() - t0) * 1000
+                    if r.status_code != 201:
+                        with lock:
+                            errors.append(f"{r.status_code} {r.text[:200]}")
+                    elif k >= 3:  # the first requests warm the connection and the worker
+                        with lock:
+                            times.append(ms)
+
+        threads = [threading.Thread(target=client, args=(i, n // concurrency)) for i in range(concurrency)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        if errors:
+            raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
+                               + log_path.read_text(errors="replace")[-3000:])
+        return {**_stats(times), "concurrency": concurrency, "workers": workers,
+                "throughput_per_s": round(len(times) / wall, 1)}
+    finally:
+        log.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(db: str, n_records: int, n_subjects: int, n_checks: int, n_http: int, batch: int, workers: int) -> dict:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING", XINYONG_TODAY="2026-11-01")
+    tmp = Path(tempfile.mkdtemp(prefix="xy-bench-checks-"))
+    os.environ["XINYONG_VAR_DIR"] = str(tmp)
+    admin = None
+    if db == "postgresql":
+        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ["XINYONG_DATABASE_URL"] = url
+    from xinyong.config import reset_settings
+
+    reset_settings()
+    try:
+        from xinyong.accounts.actor import Actor
+        from xinyong.accounts.clients import create_client
+        from xinyong.db.engine import dispose_all, session_scope
+        from xinyong.db.migrate import upgrade
+        from xinyong.departments.service import seed_departments
+        from xinyong.identity.crypto import ensure_key_file
+        from xinyong.measures import batch as batches
+        from xinyong.measures.service import check_subject
+
+        ensure_key_file()
+        upgrade(url)
+        with session_scope(url) as s:
+            seed_departments(s)
+            key = create_client(s, Actor.cli("bench"), department="finance", name="bench-finance",
+                                rate_limit=100_000).key
+        t0 = time.perf_counter()
+        print(f"[{db}] loading {n_subjects:,} subjects and {n_records:,} records …", file=sys.stderr, flush=True)
+        (_load_pg if db == "postgresql" else _load_sqlite)(url, n_subjects, n_records)
+        load_s = time.perf_counter() - t0
+        print(f"[{db}] loaded in {load_s:.0f} s; single checks in-process …", file=sys.stderr, flush=True)
+
+        actor = Actor.cli("bench")
+        rng = random.Random(7)
+        times: list[float] = []
+        applied = 0
+        for k in range(n_checks + 20):
+            code, scenario = _code(rng.randint(1, n_subjects)), rng.choice(SCENARIOS)
+            t0 = time.perf_counter()
+            with session_scope(url) as s:
+                r = check_subject(s, actor, code, scenario, "finance")
+            ms = (time.perf_counter() - t0) * 1000
+            if k >= 20:  # warm-up: imports, caches, prepared plans
+                times.append(ms)
+                applied += bool(r["measures"])
+        in_process = {**_stats(times), "with_measures_share": round(applied / max(1, len(times)), 3)}
+        dispose_all()
+
+        print(f"[{db}] HTTP, 8 clients …", file=sys.stderr, flush=True)
+        http = _http(url, key, n_subjects, n_http, 8, workers)
+
+        print(f"[{db}] batch of {batch:,} …", file=sys.stderr, flush=True)
+        csv_path = tmp / "subjects.csv"
+        picks = random.Random(3).sample(range(1, n_subjects + 1), batch)
+        with open(csv_path, "w", encoding="utf-8") as fh:
+            fh.write("序号,统一社会信用代码,投标人名称\n")
+            for n, i in enumerate(picks, 1):
+                fh.write(f"{n},{_code(i)},bench-{i}\n")
+        t0 = time.perf_counter()
+        entries = batches.read_entries(csv_path)
+        with session_scope(url) as s:
+            b = batches.create_batch(s, actor, "bidding", "development_reform", file_name=csv_path.name)
+            batch_id = b.id
+        summary = batches.run_batch(actor, batch_id, entries, url=url)
+        batch_s = time.perf_counter() - t0
+        dispose_all()
+        return {
+            "db": db, "records": n_records, "subjects": n_subjects, "cpu_count": os.cpu_count(),
+            "load_s": round(load_s, 1), "in_process": in_process, "http": http,
+            "batch": {"subjects": batch, "wall_s": round(batch_s, 2), "found": summary["found"],
+                      "with_measures": summary["with_measures"]},
+            "within_budget": {
+                "in_process_p99": in_process["p99_ms"] <= BUDGETS["in_process_p99_ms"],
+                "http_p99": http["p99_ms"] <= BUDGETS["http_p99_ms"],
+                "batch_100k": batch_s * 100_000 / max(1, batch) <= BUDGETS["batch_100k_s"] if batch >= 100_000
+                else None},
+        }
+    finally:
+        from xinyong.db.engine import dispose_all
+
+        dispose_all()
+        if admin is not None:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=500_000)
+    ap.add_argument("--subjects", type=int, default=None, help="default: max(120,000, records ÷ 5)")
+    ap.add_argument("--checks", type=int, default=500, help="in-process single checks timed")
+    ap.add_argument("--http", type=int, default=800, help="HTTP checks timed (split over 8 clients)")
+    ap.add_argument("--batch", type=int, default=100_000, help="subjects in the batch check")
+    ap.add_argument("--http-workers", type=int, default=None,
+                    help="uvicorn worker processes (default: 1 on SQLite, whose writes serialise anyway; 2 on PostgreSQL)")
+    ap.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    subjects = args.subjects or max(120_000, args.records // 5)
+    batch = min(args.batch, subjects)
+    results = [run(db, args.records, subjects, args.checks, args.http, batch,
+                   args.http_workers or (1 if db == "sqlite" else 2)) for db in dbs]
+    if args.json:
+        print(json.dumps({"budgets": BUDGETS, "runs": results}, ensure_ascii=False))
+        return
+    for r in results:
+        print(f"{r['db']}: {r['records']:,} records, {r['subjects']:,} subjects, {r['cpu_count']} CPUs "
+              f"(loaded in {r['load_s']} s)")
+        ip, h, b = r["in_process"], r["http"], r["batch"]
+        ok = r["within_budget"]
+        print(f"  in-process check: p50 {ip['p50_ms']} ms, p99 {ip['p99_ms']} ms "
+              f"({'within' if ok['in_process_p99'] else 'OVER'} {BUDGETS['in_process_p99_ms']} ms); "
+              f"{ip['with_measures_share']:.0%} returned measures")
+        print(f"  HTTP check, {h['concurrency']} clients, {h['workers']} workers: p50 {h['p50_ms']} ms, "
+              f"p99 {h['p99_ms']} ms ({'within' if ok['http_p99'] else 'OVER'} {BUDGETS['http_p99_ms']} ms), "
+              f"{h['throughput_per_s']}/s")
+        verdict = {True: "within", False: "OVER", None: "n/a (smaller batch)"}[ok["batch_100k"]]
+        print(f"  batch of {b['subjects']:,}: {b['wall_s']} s ({verdict} {BUDGETS['batch_100k_s']} s), "
+              f"{b['with_measures']:,} subjects with measures")
+
+
+if __name__ == "__main__":
+    main()

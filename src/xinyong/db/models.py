@@ -49,3 +49,16 @@ __all__ = [
 from xinyong.indicators.models import IndicatorSnapshot, IndicatorValue
 
 __all__ += ["IndicatorSnapshot", "IndicatorValue"]
+from xinyong.rating.models import (
+    InspectionDraw,
+    InspectionItem,
+    InspectionPopulation,
+    RatingDirty,
+    RatingFactor,
+    RatingHistory,
+    RatingRun,
+    RatingScore,
+)
+
+__all__ += ["InspectionDraw", "InspectionItem", "InspectionPopulation", "RatingDirty", "RatingFactor",
+            "RatingHistory", "RatingRun", "RatingScore"]

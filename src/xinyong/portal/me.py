@@ -34,7 +34,10 @@ def my_file(request: Request, session: DbSession) -> Response:
     data = service.subject_full_file(session, subject_id)
     # The subject's own reading is audited too (it is not shown in its access history).
     record_event(session, "subject_file.read", actor=current_actor(request), subject_id=subject_id)
-    return render(request, "portal/me_file.html", {"f": data}, private=True)
+    from xinyong.rating.api import me_rating_context  # issue #8: the subject's own evaluation
+
+    return render(request, "portal/me_file.html", {"f": data, **me_rating_context(session, request, subject_id)},
+                  private=True)
 
 
 @router.get("/access-history", name="me_access_history")

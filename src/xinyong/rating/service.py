@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, except_, func, insert, literal, or_, select, union
+from sqlalchemy import delete, except_, func, insert, literal, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -94,6 +94,9 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
     incremental (falls back to full when there is no earlier run or the model changed)."""
     t0 = time.perf_counter()
     model = model or load_model()
+    if session.get_bind().dialect.name == "postgresql":
+        # One run at a time (a second waits); SQLite serialises writers by itself.
+        session.execute(text("SELECT pg_advisory_xact_lock(80088)"))
     last = _last_batch_run(session)
     started = clock.now()
     mode, reason = ("full" if full else "incremental"), None

@@ -251,6 +251,8 @@ def handle_objection(session: Session, actor: Actor, objection_id: int, *, decis
     if (record is not None and decision in ("correct", "withdraw")) or (obj.target == "grade" and decision == "correct"):
         # A corrected or withdrawn record, or an upheld grade appeal: recompute the subject now.
         _rating_hook(session, [obj.subject_id], "objection_" + decision, rescore=True, actor=actor)
+    else:
+        _rating_hook(session, [obj.subject_id], "objection_" + decision)
     label = MACHINE.label(obj.state)
     _notify_applicant(session, obj, f"异议处理结果：{label}",
                       f"您提出的异议（编号 {obj.id}）已办结：{label}。\n答复：{reply_text}")

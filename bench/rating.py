@@ -165,20 +165,26 @@ def run(db: str, n_subjects: int, n_records: int) -> dict:
         load_s = time.perf_counter() - t0
         timings = {}
         results = {}
-        for label, kw in (("full", {"full": True}), ("rerun", {"full": True})):
+        steps: dict[str, dict[str, float]] = {}
+
+        def timed(label: str, **kw):
+            marks: list[tuple[str, float]] = []
             print(f"[{db}] {label} …", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             with session_scope(url) as s:
-                res = run_scoring(s, as_of=AS_OF, **kw)
-            timings[label] = time.perf_counter() - t0
+                res = run_scoring(s, as_of=AS_OF, progress=lambda what, i, n: marks.append(
+                    (what, time.perf_counter())), **kw)
+            end = time.perf_counter()
+            timings[label] = end - t0
             results[label] = res.to_dict()
+            # Seconds spent in each step (from its progress mark to the next one; commit in the last).
+            ends = [t for _, t in marks[1:]] + [end]
+            steps[label] = {what: round(e - t, 2) for (what, t), e in zip(marks, ends, strict=True)}
+
+        timed("full", full=True)
+        timed("rerun", full=True)
         changed_records = _change_one_percent(url)
-        print(f"[{db}] incremental after {changed_records:,} records changed …", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        with session_scope(url) as s:
-            res = run_scoring(s, as_of=AS_OF)
-        timings["incremental"] = time.perf_counter() - t0
-        results["incremental"] = res.to_dict()
+        timed("incremental")
         rss = _rss_mb()
         dispose_all()
         out = {"db": db, "subjects": n_subjects, "records": n_records, "load_s": round(load_s, 1),
@@ -187,7 +193,8 @@ def run(db: str, n_subjects: int, n_records: int) -> dict:
                "full_changed": results["full"]["subjects_changed"], "rerun_changed": results["rerun"]["subjects_changed"],
                "incremental_scored": results["incremental"]["subjects_scored"],
                "incremental_changed": results["incremental"]["subjects_changed"],
-               "grades": results["full"]["grades"], "peak_rss_mb": round(rss, 1), "budget": BUDGET}
+               "grades": results["full"]["grades"], "peak_rss_mb": round(rss, 1), "budget": BUDGET,
+               "steps_s": steps}
         out["within_budget"] = {"full": out["full_s"] <= BUDGET["full_s"],
                                 "incremental": out["incremental_s"] <= BUDGET["incremental_s"],
                                 "peak_rss": rss <= BUDGET["peak_rss_mb"]}
@@ -237,6 +244,8 @@ def main() -> None:
         print(f"  peak RSS    {r['peak_rss_mb']:>8.1f} MB budget {BUDGET['peak_rss_mb']:.0f} MB "
               f"{ok(r['within_budget']['peak_rss'])}")
         print(f"  grades {r['grades']}")
+        for label, st in r["steps_s"].items():
+            print(f"  {label} steps: " + "，".join(f"{k} {v}s" for k, v in st.items() if v >= 0.05))
 
 
 if __name__ == "__main__":

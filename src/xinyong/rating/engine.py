@@ -96,31 +96,38 @@ def _record_points(dim: Dimension, as_of: date) -> ColumnElement[Any]:
     return _idiv100(pts * pct)
 
 
+def _restrict(q: Select[Any], subjects: Any, column: Any) -> Select[Any]:
+    """Only these subjects: a list of ids, or the targets table (joined, so the database walks
+    the subject index from the few targets instead of scanning every record)."""
+    if subjects is None:
+        return q
+    if isinstance(subjects, Table):
+        return q.join(subjects, subjects.c.subject_id == column)
+    return q.where(column.in_(subjects))
+
+
 def record_items(model: Scorecard, dim: Dimension, as_of: date,
-                 subjects: Select[Any] | list[int] | None = None) -> Select[Any]:
+                 subjects: Table | list[int] | None = None) -> Select[Any]:
     """Per-item contributions of one dimension: (subject_id, item_id, item_date, points).
     ``subjects``: restrict to these subject ids (a list or a one-column select)."""
     if dim.source == "objections":
         q = select(Objection.subject_id.label("subject_id"), Objection.id.label("item_id"),
                    Objection.filed_on.label("item_date"), literal(dim.points or 0, Integer).label("points")
                    ).where(Objection.state.in_(dim.states), Objection.applicant_kind == "subject")
-        if subjects is not None:
-            q = q.where(Objection.subject_id.in_(subjects))
-        return q
+        return _restrict(q, subjects, Objection.subject_id)
     if dim.source != "records":
         raise ValueError(dim.source)
     where = [Record.resource.in_(dim.resources), counted_clause(model, as_of)]
-    if subjects is not None:
-        where.append(Record.subject_id.in_(subjects))
     if dim.aggregate == "latest":
         rn = func.row_number().over(partition_by=Record.subject_id,
                                     order_by=(Record.main_date.desc().nulls_last(), Record.id.desc()))
-        inner = select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
-                       Record.main_date.label("item_date"), _record_points(dim, as_of).label("points"),
-                       rn.label("rn")).where(*where).subquery("latest_items")
+        inner = _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
+                                 Record.main_date.label("item_date"), _record_points(dim, as_of).label("points"),
+                                 rn.label("rn")).where(*where), subjects, Record.subject_id).subquery("latest_items")
         return select(inner.c.subject_id, inner.c.item_id, inner.c.item_date, inner.c.points).where(inner.c.rn == 1)
-    return select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
-                  Record.main_date.label("item_date"), _record_points(dim, as_of).label("points")).where(*where)
+    return _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
+                            Record.main_date.label("item_date"), _record_points(dim, as_of).label("points")
+                            ).where(*where), subjects, Record.subject_id)
 
 
 def _present(col: ColumnElement[Any], is_text: bool) -> ColumnElement[bool]:
@@ -150,21 +157,56 @@ def capped(dim: Dimension, expr: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def dimension_totals(model: Scorecard, dim: Dimension, as_of: date,
-                     subjects: Select[Any] | None = None) -> Select[Any]:
+                     subjects: Table | None = None) -> Select[Any]:
     """(subject_id, dimension, points) for the subjects where this dimension is not zero."""
     if dim.source == "subject_fields":
         total = capped(dim, subject_field_total(dim))
         q = select(Subject.id.label("subject_id"), literal(dim.code, String).label("dimension"),
                    total.label("points"))
-        if subjects is not None:
-            q = q.where(Subject.id.in_(subjects))
-        inner = q.subquery("field_totals")
+        inner = _restrict(q, subjects, Subject.id).subquery("field_totals")
     else:
         items = record_items(model, dim, as_of, subjects).subquery("items")
         sums = select(items.c.subject_id, func.sum(items.c.points).label("raw")).group_by(
             items.c.subject_id).subquery("sums")
         inner = select(sums.c.subject_id, literal(dim.code, String).label("dimension"),
                        capped(dim, sums.c.raw).label("points")).subquery("capped")
+    return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
+
+
+def combinable(dims: list[Dimension]) -> list[Dimension]:
+    """Record dimensions summed over resources no other such dimension reads: these are
+    computed together in one pass over the records."""
+    out: list[Dimension] = []
+    seen: set[str] = set()
+    for d in dims:
+        if d.source == "records" and d.aggregate == "sum" and not (set(d.resources) & seen):
+            out.append(d)
+            seen |= set(d.resources)
+    return out
+
+
+def combined_totals(model: Scorecard, dims: list[Dimension], as_of: date,
+                    subjects: Table | None = None) -> Select[Any]:
+    """(subject_id, dimension, points) of several record dimensions in ONE scan of the records:
+    each record's dimension and points by its resource, summed per subject and dimension,
+    then capped per dimension."""
+    resources = [r for d in dims for r in d.resources]
+    dim_of = case(*[(Record.resource.in_(d.resources), literal(d.code, String)) for d in dims])
+    pts = case(*[(Record.resource.in_(d.resources), _record_points(d, as_of)) for d in dims],
+               else_=literal(0, Integer))
+    items = _restrict(select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), pts.label("points"))
+                      .where(Record.resource.in_(resources), counted_clause(model, as_of)),
+                      subjects, Record.subject_id).subquery("items")
+    sums = select(items.c.subject_id, items.c.dimension, func.sum(items.c.points).label("raw")).group_by(
+        items.c.subject_id, items.c.dimension).subquery("sums")
+    whens = []
+    for d in dims:
+        if d.cap_min is not None:
+            whens.append((and_(sums.c.dimension == d.code, sums.c.raw < d.cap_min), literal(d.cap_min, Integer)))
+        if d.cap_max is not None:
+            whens.append((and_(sums.c.dimension == d.code, sums.c.raw > d.cap_max), literal(d.cap_max, Integer)))
+    points = case(*whens, else_=sums.c.raw) if whens else sums.c.raw
+    inner = select(sums.c.subject_id, sums.c.dimension, points.label("points")).subquery("capped")
     return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
 
 
@@ -194,6 +236,6 @@ def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
                 (raw > model.score_max, literal(model.score_max, Integer)), else_=raw)
 
 
-__all__ = ["TMP_TABLES", "capped", "clamp", "counted_clause", "dimension_totals", "grade_case", "months_before",
+__all__ = ["TMP_TABLES", "capped", "combinable", "combined_totals", "clamp", "counted_clause", "dimension_totals", "grade_case", "months_before",
            "null", "record_items", "subject_field_total", "tmp_changed", "tmp_factors", "tmp_scores",
            "tmp_targets"]

@@ -94,9 +94,12 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
     incremental (falls back to full when there is no earlier run or the model changed)."""
     t0 = time.perf_counter()
     model = model or load_model()
-    if session.get_bind().dialect.name == "postgresql":
-        # One run at a time (a second waits); SQLite serialises writers by itself.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One run at a time (a second waits); SQLite serialises writers by itself. Sorts and
+        # hash aggregates of a million subjects in memory rather than on disk.
         session.execute(text("SELECT pg_advisory_xact_lock(80088)"))
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     last = _last_batch_run(session)
     started = clock.now()
     mode, reason = ("full" if full else "incremental"), None
@@ -134,9 +137,18 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 if as_of > last.as_of:
                     parts.append(_time_events(model, last.as_of, as_of))
                 session.execute(insert(E.tmp_targets).from_select(["subject_id"], union(*parts)))
-            targets = select(E.tmp_targets.c.subject_id)
-        for i, dim in enumerate(dims):
-            step(f"计算维度：{dim.name}", i + 1, total_steps)
+            targets = E.tmp_targets
+        together = E.combinable(dims)
+        if targets is not None and dialect == "postgresql":
+            session.execute(text("ANALYZE rating_tmp_targets"))
+        elif targets is not None:
+            session.execute(text("ANALYZE temp.rating_tmp_targets"))
+        if together:
+            step("计算维度：" + "、".join(d.name for d in together), 1, total_steps)
+            session.execute(insert(E.tmp_factors).from_select(
+                ["subject_id", "dimension", "points"], E.combined_totals(model, together, as_of, targets)))
+        for i, dim in enumerate(d for d in dims if d not in together):
+            step(f"计算维度：{dim.name}", i + 1 + len(together), total_steps)
             session.execute(insert(E.tmp_factors).from_select(
                 ["subject_id", "dimension", "points"], E.dimension_totals(model, dim, as_of, targets)))
         step("合计得分与等级", len(dims) + 1, total_steps)
@@ -146,7 +158,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
         base_q = select(Subject.id.label("subject_id"), raw.label("raw")).select_from(
             Subject.__table__.outerjoin(sums, sums.c.subject_id == Subject.id))
         if targets is not None:
-            base_q = base_q.where(Subject.id.in_(targets))
+            base_q = base_q.join(E.tmp_targets, E.tmp_targets.c.subject_id == Subject.id)
         rawq = base_q.subquery("raw_scores")
         score = E.clamp(model, rawq.c.raw)
         session.execute(insert(E.tmp_scores).from_select(

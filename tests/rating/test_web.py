@@ -71,13 +71,18 @@ def test_department_explanation_is_audited_and_report_for_office(world):
     app = create_app()
     q = TestClient(app, raise_server_exceptions=False)
     login(q, "querier")
-    data = q.get(f"/api/v1/rating/subjects/{world.uscc}").json()
+    # government information: no purpose, no data
+    r = q.get(f"/api/v1/rating/subjects/{world.uscc}")
+    assert r.status_code == 403 and "事由" in r.json()["error"]["message"]
+    data = q.get(f"/api/v1/rating/subjects/{world.uscc}", headers={"X-Purpose": "routine_supervision"}).json()
     assert data["base"] + sum(f["points"] for f in data["factors"]) == data["score"]
-    assert q.get(f"/console/rating?subject={world.subject_id}").status_code == 200
+    page = q.get(f"/console/rating?subject={world.subject_id}&purpose=inspection")
+    assert page.status_code == 200 and "基础分" in page.text
     assert q.get("/rating/report").status_code == 403
     with session_scope(world.url) as s:
-        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "rating.explain",
-                                                 AuditEvent.subject_id == world.subject_id).limit(1)) is not None
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "rating.read",
+                                                    AuditEvent.subject_id == world.subject_id)).all()
+        assert len(events) == 2
     o = TestClient(app, raise_server_exceptions=False)
     login(o, "office")
     r = o.get("/rating/report")

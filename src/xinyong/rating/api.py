@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from xinyong.accounts.access import current_actor
+from xinyong.accounts.access import current_actor, purpose_from_request
 from xinyong.audit.service import record_event
 from xinyong.errors import NotFound
 from xinyong.portal.templating import page, render
@@ -129,14 +129,24 @@ def appeal_page(request: Request, session: DbSession, reason: Annotated[str, For
 # --- departments and the credit office ------------------------------------------------------------
 
 
+def _authorised_read(session: Session, request: Request, key: str) -> dict[str, Any]:
+    """A department's or the credit office's reading of one subject's evaluation: government
+    information, so it needs a declared purpose (查询事由) and is recorded, before any data is
+    returned, in the audit log and the subject's access history (``rating.read``)."""
+    actor = current_actor(request)
+    actor.ensure_can_read(None, "government")
+    actor = actor.with_(purpose=purpose_from_request(request, actor))
+    s = service.find_subject(session, key)
+    record_event(session, "rating.read", actor=actor, subject_id=s.id)
+    session.commit()  # no audit, no data
+    return service.explain(session, s.id)
+
+
 @router.get("/api/v1/rating/subjects/{subject}", summary="主体的评价得分与逐项解释（授权部门）")
 def explain_api(subject: str, request: Request, session: DbSession) -> JSONResponse:
-    """``subject``: id or unified social credit code. Each access is audited."""
-    s = service.find_subject(session, subject)
-    data = service.explain(session, s.id)
-    record_event(session, "rating.explain", actor=current_actor(request), subject_id=s.id)
-    session.commit()
-    return JSONResponse(data)
+    """``subject``: id or any of the subject's codes. Declare the purpose with the ``X-Purpose``
+    header (as for every non-public read); each access is in the subject's access history."""
+    return JSONResponse(_authorised_read(session, request, subject))
 
 
 @router.get("/api/v1/rating/report", summary="评价模型报告：等级分布、稳定性、各维度影响（信用办）")
@@ -148,14 +158,15 @@ def report_api(session: DbSession) -> JSONResponse:
 @page
 def console_page(request: Request, session: DbSession, subject: Annotated[str | None, Query(max_length=32)] = None
                  ) -> Response:
-    data = None
-    if subject:
-        s = service.find_subject(session, subject)
-        data = service.explain(session, s.id)
-        record_event(session, "rating.explain", actor=current_actor(request), subject_id=s.id)
-        session.commit()
-    return render(request, "rating/console.html", {"q": subject or "", "e": data,
-                                                   "runs": service.runs(session, 10)}, private=True)
+    from xinyong.accounts.purposes import load_purposes
+
+    actor = current_actor(request)
+    data = _authorised_read(session, request, subject) if subject else None
+    purposes = [p for p in load_purposes().values() if actor.role in p.roles]
+    return render(request, "rating/console.html", {
+        "q": subject or "", "e": data, "runs": service.runs(session, 10), "purposes": purposes,
+        "purpose": request.query_params.get("purpose", ""), "purpose_text": request.query_params.get("purpose_text", "")},
+        private=True)
 
 
 @router.get("/rating/report", include_in_schema=False, name="rating_report")

@@ -378,13 +378,15 @@ def public_grade(session: Session, subject_id: int) -> dict[str, Any] | None:
 
 def find_subject(session: Session, key: str) -> Subject:
     """A subject by id or unified social credit code (console and CLI look-ups)."""
+    from xinyong.subjects.service import resolve_subject
+
     key = (key or "").strip()
-    s = session.get(Subject, int(key)) if key.isdigit() and len(key) < 18 else None
-    if s is None:
-        s = session.scalar(select(Subject).where(Subject.uscc == key.upper()))
-    if s is None:
-        raise NotFound(f"未找到主体“{key}”：请输入主体编号或统一社会信用代码。", code="subject_not_found")
-    return s
+    if key.isdigit() and len(key) < 15:
+        s = session.get(Subject, int(key))
+        if s is None:
+            raise NotFound(f"未找到编号为 {key} 的主体。", code="subject_not_found")
+        return s
+    return resolve_subject(session, key)
 
 
 def runs(session: Session, limit: int = 20) -> list[RatingRun]:

@@ -368,6 +368,9 @@ def public_grade(session: Session, subject_id: int) -> dict[str, Any] | None:
 
     if not get_rating_settings().rating_publish_grades:
         return None
+    subject = session.get(Subject, subject_id)
+    if subject is None or subject.kind == "natural_person":
+        return None  # a natural person's grade is never published (personal data minimised)
     sc = session.get(RatingScore, subject_id)
     if sc is None:
         return None

@@ -73,6 +73,18 @@ def _drop_tmp(session: Session) -> None:
         t.drop(conn, checkfirst=True)
 
 
+def _execute_scanning(session: Session, stmt: Any) -> None:
+    """SQLite only, full runs: read the records table in one sequential scan. Left to itself
+    the planner walks the subject index to pre-sort the GROUP BY, visiting the table in random
+    order (4× slower at a million records). SQLAlchemy cannot say NOT INDEXED, so the compiled
+    statement (values inlined: they come from the validated model) gets it added."""
+    sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    marker = "FROM records \n"
+    if sql.count(marker) == 1:
+        sql = sql.replace(marker, "FROM records NOT INDEXED \n")
+    session.execute(text(sql))
+
+
 def _time_events(model: Scorecard, since: date, as_of: date) -> Any:
     """Subjects with a record whose weight changes between the two evaluation days."""
     conds = [Record.public_until.between(since, as_of - timedelta(days=1)),
@@ -145,8 +157,12 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             session.execute(text("ANALYZE temp.rating_tmp_targets"))
         if together:
             step("计算维度：" + "、".join(d.name for d in together), 1, total_steps)
-            session.execute(insert(E.tmp_factors).from_select(
-                ["subject_id", "dimension", "points"], E.combined_totals(model, together, as_of, targets)))
+            stmt = insert(E.tmp_factors).from_select(
+                ["subject_id", "dimension", "points"], E.combined_totals(model, together, as_of, targets))
+            if dialect == "sqlite" and targets is None:
+                _execute_scanning(session, stmt)
+            else:
+                session.execute(stmt)
         for i, dim in enumerate(d for d in dims if d not in together):
             step(f"计算维度：{dim.name}", i + 1 + len(together), total_steps)
             session.execute(insert(E.tmp_factors).from_select(

@@ -10,6 +10,14 @@ from xinyong.intake.models import Record
 from xinyong.subjects.models import Subject
 
 _seq = itertools.count(1)
+
+
+def _uscc(n: int) -> str:
+    import random
+
+    from xinyong.identity.codes import generate_uscc
+
+    return generate_uscc(random.Random(1000 + n), region="440604")
 AS_OF = date(2026, 6, 30)
 
 
@@ -43,8 +51,8 @@ def hand_checked(session) -> dict[str, Subject]:
 
     seed_departments(session)
     out: dict[str, Subject] = {}
-    out["clean"] = subject(session, "清白完整公司", **{**full_subject_fields(), "uscc": "91440604MA00000001"})
-    s2 = out["penalised"] = subject(session, "处罚衰减公司", **{**full_subject_fields(), "uscc": "91440604MA00000002"})
+    out["clean"] = subject(session, "清白完整公司", **{**full_subject_fields(), "uscc": _uscc(1)})
+    s2 = out["penalised"] = subject(session, "处罚衰减公司", **{**full_subject_fields(), "uscc": _uscc(2)})
     record(session, s2, "admin_penalty", date(2026, 3, 1), severity="serious")      # ≤12 months: -100
     record(session, s2, "admin_penalty", date(2025, 3, 1), severity="general")      # 12–24: -30×50% = -15
     record(session, s2, "admin_penalty", date(2024, 3, 1), severity="general")      # 24–36: -30×25% = -7
@@ -65,7 +73,7 @@ def hand_checked(session) -> dict[str, Subject]:
         record(session, s4, "admin_inspection", date(2026, 3, 1 + k), data={"result": "发现问题已立案查处"})
         record(session, s4, "credit_commitments", date(2026, 3, 1 + k), data={"fulfilment_status": "未履行"})
     record(session, s4, "tax_credit_ratings", date(2026, 4, 1), data={"credit_level": "D"})
-    s5 = out["rules"] = subject(session, "规则检验公司", uscc="91440604MA00000005", legal_rep="李四")
+    s5 = out["rules"] = subject(session, "规则检验公司", uscc=_uscc(5), legal_rep="李四")
     record(session, s5, "admin_penalty", date(2026, 1, 1), severity="serious",
            repaired_at=datetime(2026, 5, 1, tzinfo=UTC))                              # repaired: not counted
     record(session, s5, "admin_penalty", date(2026, 1, 2), severity="serious", status="withdrawn")  # withdrawn

@@ -73,6 +73,13 @@ def _drop_tmp(session: Session) -> None:
         t.drop(conn, checkfirst=True)
 
 
+def _analyze(session: Session, dialect: str, *tables: Any) -> None:
+    """Statistics for the work tables, so the planner joins from a few targets by index and
+    hashes a million."""
+    for t in tables:
+        session.execute(text(f"ANALYZE {t.name}" if dialect == "postgresql" else f"ANALYZE temp.{t.name}"))
+
+
 def _execute_scanning(session: Session, stmt: Any) -> None:
     """SQLite only, full runs: read the records table in one sequential scan. Left to itself
     the planner walks the subject index to pre-sort the GROUP BY, visiting the table in random
@@ -151,10 +158,8 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 session.execute(insert(E.tmp_targets).from_select(["subject_id"], union(*parts)))
             targets = E.tmp_targets
         together = E.combinable(dims)
-        if targets is not None and dialect == "postgresql":
-            session.execute(text("ANALYZE rating_tmp_targets"))
-        elif targets is not None:
-            session.execute(text("ANALYZE temp.rating_tmp_targets"))
+        if targets is not None:
+            _analyze(session, dialect, E.tmp_targets)
         if together:
             step("计算维度：" + "、".join(d.name for d in together), 1, total_steps)
             stmt = insert(E.tmp_factors).from_select(
@@ -185,23 +190,29 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             ["subject_id", "dimension", "points"],
             select(s.subject_id, literal(RANGE_FACTOR), s.score - s.raw).where(s.score != s.raw)))
         result.subjects_scored = session.scalar(select(func.count()).select_from(E.tmp_scores)) or 0
+        _analyze(session, dialect, E.tmp_scores, E.tmp_factors)
         step("比对变化", len(dims) + 2, total_steps)
         cur = RatingScore.__table__.c
         f, cf = E.tmp_factors.c, RatingFactor.__table__.c
         scored = select(s.subject_id)
         current_factors = select(cf.subject_id, cf.dimension, cf.points)
-        if mode != "full":
-            current_factors = current_factors.where(cf.subject_id.in_(scored))
+        if mode != "full":  # only the rescored subjects' factors, through the primary key
+            current_factors = current_factors.join(E.tmp_scores, s.subject_id == cf.subject_id)
         new_factors = select(f.subject_id, f.dimension, f.points)
-        score_changed = select(s.subject_id).select_from(
-            E.tmp_scores.outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id)).where(
-            or_(cur.subject_id.is_(None), cur.score != s.score, cur.grade != s.grade,
-                cur.model_version != model.version))
-        d1 = except_(new_factors, current_factors).subquery("d1")
-        d2 = except_(current_factors, new_factors).subquery("d2")
-        session.execute(insert(E.tmp_changed).from_select(["subject_id"], union(
-            score_changed, select(d1.c.subject_id), select(d2.c.subject_id))))
+        if session.scalar(select(RatingScore.subject_id).limit(1)) is None:
+            # Nothing scored yet: every subject is new, no comparison needed.
+            session.execute(insert(E.tmp_changed).from_select(["subject_id"], scored))
+        else:
+            score_changed = select(s.subject_id).select_from(
+                E.tmp_scores.outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id)).where(
+                or_(cur.subject_id.is_(None), cur.score != s.score, cur.grade != s.grade,
+                    cur.model_version != model.version))
+            d1 = except_(new_factors, current_factors).subquery("d1")
+            d2 = except_(current_factors, new_factors).subquery("d2")
+            session.execute(insert(E.tmp_changed).from_select(["subject_id"], union(
+                score_changed, select(d1.c.subject_id), select(d2.c.subject_id))))
         changed = session.scalar(select(func.count()).select_from(E.tmp_changed)) or 0
+        _analyze(session, dialect, E.tmp_changed)
         result.subjects_changed = changed
         step("写入结果", len(dims) + 3, total_steps)
         chg = select(E.tmp_changed.c.subject_id)
@@ -405,7 +416,8 @@ def find_subject(session: Session, key: str) -> Subject:
         if s is None:
             raise NotFound(f"未找到编号为 {key} 的主体。", code="subject_not_found")
         return s
-    return resolve_subject(session, key)
+    s = session.scalar(select(Subject).where(Subject.uscc == key.upper()))
+    return s if s is not None else resolve_subject(session, key)
 
 
 def runs(session: Session, limit: int = 20) -> list[RatingRun]:

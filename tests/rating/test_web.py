@@ -56,7 +56,8 @@ def test_subject_sees_its_explanation_and_appeals(world):
     r = c.post("/me/rating/appeal", data={"reason": "我司已整改，等级偏低。", "csrf_token": token},
                follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/objections/")
-    assert c.get(r.headers["location"]).status_code == 200
+    case = c.get(r.headers["location"])
+    assert case.status_code == 200 and "信用评价等级" in case.text
 
 
 def test_department_explanation_is_audited_and_report_for_office(world):

@@ -81,8 +81,9 @@ def file_objection(session: Session, actor: Actor, *, record_id: int | None = No
                    target_kind: str | None = None) -> dict[str, Any]:
     """File an objection against a record (``record_id``) or a subject's basic information
     (``subject_id``, the subject itself only); ``target_kind="grade"`` with ``subject_id``
-    contests the subject's credit evaluation grade (the credit office answers). Re-filing while the applicant's earlier objection
-    to the same target is open returns that one (``duplicate: true``), changing nothing."""
+    contests the subject's credit evaluation grade (the credit office answers). Re-filing while
+    the applicant's earlier objection to the same target is open returns that one
+    (``duplicate: true``), changing nothing."""
     from xinyong.publication import is_public
 
     today = clock.today(today)

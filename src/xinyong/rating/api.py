@@ -165,7 +165,8 @@ def console_page(request: Request, session: DbSession, subject: Annotated[str | 
     purposes = [p for p in load_purposes().values() if actor.role in p.roles]
     return render(request, "rating/console.html", {
         "q": subject or "", "e": data, "runs": service.runs(session, 10), "purposes": purposes,
-        "purpose": request.query_params.get("purpose", ""), "purpose_text": request.query_params.get("purpose_text", "")},
+        "purpose": request.query_params.get("purpose", ""),
+        "purpose_text": request.query_params.get("purpose_text", "")},
         private=True)
 
 

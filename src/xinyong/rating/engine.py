@@ -29,7 +29,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    null,
     or_,
     select,
     true,
@@ -236,6 +235,6 @@ def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
                 (raw > model.score_max, literal(model.score_max, Integer)), else_=raw)
 
 
-__all__ = ["TMP_TABLES", "capped", "combinable", "combined_totals", "clamp", "counted_clause", "dimension_totals", "grade_case", "months_before",
-           "null", "record_items", "subject_field_total", "tmp_changed", "tmp_factors", "tmp_scores",
-           "tmp_targets"]
+__all__ = ["TMP_TABLES", "capped", "clamp", "combinable", "combined_totals", "counted_clause", "dimension_totals",
+           "grade_case", "months_before", "record_items", "subject_field_total", "tmp_changed", "tmp_factors",
+           "tmp_scores", "tmp_targets"]

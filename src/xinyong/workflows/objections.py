@@ -249,7 +249,8 @@ def handle_objection(session: Session, actor: Actor, objection_id: int, *, decis
          subject_id=obj.subject_id, resources=[record.resource] if record else [], details=details)
     if record is not None:
         _refresh_flag(session, record)
-    if (record is not None and decision in ("correct", "withdraw")) or (obj.target == "grade" and decision == "correct"):
+    if ((record is not None and decision in ("correct", "withdraw"))
+            or (obj.target == "grade" and decision == "correct")):
         # A corrected or withdrawn record, or an upheld grade appeal: recompute the subject now.
         _rating_hook(session, [obj.subject_id], "objection_" + decision, rescore=True, actor=actor)
     else:

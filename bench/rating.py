@@ -19,6 +19,13 @@ database; nothing is copied out (10M records through Python or a second engine w
 time and memory than the aggregation itself), memory stays flat, and the same statements run on
 SQLite and PostgreSQL. Incremental runs restrict the same statements to the changed subjects
 (found through the ``records.updated_at`` index), so they cost in proportion to the change.
+
+Measured 2026-12-01 on the shared 2-core build machine (load average 5–7: other sessions and the
+test suite were running; figures are upper bounds), ``--subjects 1000000 --records 10000000``:
+SQLite full 36.8 s (OK), incremental 15.0 s (MISS), peak RSS 107 MB; PostgreSQL full 73.3 s
+(MISS), incremental 29.9 s (MISS), client RSS 105 MB. The 1% change touches 103,093 records of
+as many subjects (10% of all): the incremental run rescored 103,093 subjects, 8,544 changed.
+At 100,000 / 1,000,000: SQLite full 3.1 s, incremental 1.2 s; PostgreSQL 5.2 s and 0.9 s.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from xinyong.portal.api import router as portal_api_router
 from xinyong.portal.console import router as portal_console_router
 from xinyong.portal.me import router as portal_me_router
 from xinyong.portal.pages import router as portal_pages_router
+from xinyong.rating.api import router as rating_router
 from xinyong.reports.api import router as reports_router
 from xinyong.subjects.api import router as subjects_router
 from xinyong.web.deps import get_session
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
     app.include_router(indicators_router)
     app.include_router(measures_api_router)
     app.include_router(measures_pages_router)
+    app.include_router(rating_router)
     # The public website (home, search, profiles, publicity, lists, notices), console and /me pages.
     app.include_router(portal_api_router)
     app.include_router(portal_pages_router)

@@ -26,6 +26,8 @@ from xinyong.measures.cli import app as measures_app
 from xinyong.measures.cli import check_batch_command, check_command
 from xinyong.notifications.cli import app as contacts_app
 from xinyong.portal.cli import app as portal_app
+from xinyong.rating.cli import app as rating_app
+from xinyong.rating.cli import inspections_app
 from xinyong.reports.cli import app as report_app
 from xinyong.workflows.cli import policy_app, scheduler_command, tick_command
 
@@ -42,6 +44,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(indicators_app, name="indicators")
 app.add_typer(portal_app, name="portal")
+app.add_typer(rating_app, name="rating")
+app.add_typer(inspections_app, name="inspections")
 app.command("tick")(tick_command)
 app.command("scheduler")(scheduler_command)
 app.add_typer(policy_app, name="policy")

@@ -202,6 +202,21 @@ ROUTE_POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/console/check-batches/new"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
     ("GET", "/console/check-batches/{batch_id}"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
     ("GET", "/console/measures/feedback-rates"): allow(ADMIN, REVIEWER, DEPT_QUERIER, DEPT_SUBMITTER, page=True),
+    # Rating and tiered supervision (issue #8): the public model and draws; the subject's appeal;
+    # explanations for authorised departments (audited); the model report for the credit office
+    ("GET", "/rating/model"): allow(PUBLIC, page=True),
+    ("GET", "/api/v1/rating/model"): ANYONE,
+    ("GET", "/rating/static/{name}"): ANYONE,
+    ("GET", "/inspections/draws"): allow(PUBLIC, page=True),
+    ("GET", "/inspections/draws/{draw_id}"): allow(PUBLIC, page=True),
+    ("GET", "/api/v1/inspections/draws"): ANYONE,
+    ("GET", "/api/v1/inspections/draws/{draw_id}"): ANYONE,
+    ("POST", "/api/v1/rating/appeals"): allow(SUBJECT),
+    ("POST", "/me/rating/appeal"): allow(SUBJECT, page=True),
+    ("GET", "/api/v1/rating/subjects/{subject}"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/console/rating"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
+    ("GET", "/api/v1/rating/report"): allow(ADMIN, REVIEWER),
+    ("GET", "/rating/report"): allow(ADMIN, REVIEWER, page=True),
 }
 
 

@@ -52,3 +52,16 @@ __all__ += ["IndicatorSnapshot", "IndicatorValue"]
 from xinyong.measures.models import MeasureCheck, MeasureCheckBatch, MeasureCheckItem
 
 __all__ += ["MeasureCheck", "MeasureCheckBatch", "MeasureCheckItem"]
+from xinyong.rating.models import (
+    InspectionDraw,
+    InspectionItem,
+    InspectionPopulation,
+    RatingDirty,
+    RatingFactor,
+    RatingHistory,
+    RatingRun,
+    RatingScore,
+)
+
+__all__ += ["InspectionDraw", "InspectionItem", "InspectionPopulation", "RatingDirty", "RatingFactor",
+            "RatingHistory", "RatingRun", "RatingScore"]

@@ -35,8 +35,10 @@ def my_file(request: Request, session: DbSession) -> Response:
     # The subject's own reading is audited too (it is not shown in its access history).
     record_event(session, "subject_file.read", actor=current_actor(request), subject_id=subject_id)
     from xinyong.measures.service import checks_about  # joint measures (#7): checks about me
+    from xinyong.rating.api import me_rating_context  # rating (#8): the subject's own evaluation
 
-    return render(request, "portal/me_file.html", {"f": data, "checks": checks_about(session, subject_id)},
+    return render(request, "portal/me_file.html", {"f": data, "checks": checks_about(session, subject_id),
+                                                   **me_rating_context(session, request, subject_id)},
                   private=True)
 
 

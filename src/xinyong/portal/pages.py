@@ -91,7 +91,10 @@ def search_page(request: Request, session: DbSession, q: str | None = None, kind
 @page
 def subject_page(request: Request, session: DbSession, code: str) -> Response:
     profile = service.subject_profile(session, code)
-    return render(request, "portal/subject.html", {"p": profile, "list_kinds": LIST_KINDS})
+    from xinyong.rating.service import public_grade  # issue #8: only where the deployment publishes grades
+
+    return render(request, "portal/subject.html", {"p": profile, "list_kinds": LIST_KINDS,
+                                                   "grade": public_grade(session, profile["subject_id"])})
 
 
 # --- double publicity -----------------------------------------------------------------------------

@@ -78,10 +78,13 @@ def _link(obj: Objection) -> str:
 
 def file_objection(session: Session, actor: Actor, *, record_id: int | None = None, subject_id: int | None = None,
                    reason: str, requested_change: str | None = None, applicant_name: str | None = None,
-                   contact_email: str | None = None, today: date | None = None) -> dict[str, Any]:
+                   contact_email: str | None = None, today: date | None = None,
+                   target_kind: str | None = None) -> dict[str, Any]:
     """File an objection against a record (``record_id``) or a subject's basic information
-    (``subject_id``, the subject itself only). Re-filing while the applicant's earlier objection
-    to the same target is open returns that one (``duplicate: true``), changing nothing."""
+    (``subject_id``, the subject itself only); ``target_kind="grade"`` with ``subject_id``
+    contests the subject's credit evaluation grade (the credit office answers). Re-filing while
+    the applicant's earlier objection to the same target is open returns that one
+    (``duplicate: true``), changing nothing."""
     from xinyong.publication import is_public
 
     today = clock.today(today)
@@ -108,6 +111,12 @@ def file_objection(session: Session, actor: Actor, *, record_id: int | None = No
         if session.get(Subject, subject_id) is None:
             raise NotFound("未找到该信用主体。", code="subject_not_found")
         own, department_id, target = True, None, "subject_info"
+        if target_kind == "grade":
+            from xinyong.rating.service import current_score
+
+            if current_score(session, subject_id) is None:
+                raise InvalidInput("该主体尚无信用评价结果，无需对评价等级提出异议。", code="no_grade")
+            target = "grade"
     else:
         raise InvalidInput("请指明异议对象：记录编号 record_id，或主体基本信息 subject_id。", code="target_required")
     kind = "subject" if own else "public"
@@ -121,7 +130,7 @@ def file_objection(session: Session, actor: Actor, *, record_id: int | None = No
     # The same applicant, the same target, still open: nothing new.
     dup_q = select(Objection).where(Objection.state == OPEN, Objection.subject_id == subject_id,
                                     Objection.record_id == record_id if record_id is not None
-                                    else and_(Objection.record_id.is_(None), Objection.target == "subject_info"))
+                                    else and_(Objection.record_id.is_(None), Objection.target == target))
     if actor.kind == "user":
         dup_q = dup_q.where(Objection.applicant_user_id == actor.id)
     else:
@@ -143,7 +152,9 @@ def file_objection(session: Session, actor: Actor, *, record_id: int | None = No
         record.objection_open = True
     step(session, MACHINE, obj, "file", actor=actor, today=today, note=reason_text[:500], subject_id=subject_id,
          resources=[record.resource] if record else [], details={"record_id": record_id, "target": target})
-    what = f"记录“{record.natural_key}”（{resource_of(record).name}）" if record else "主体基本信息"
+    what = f"记录“{record.natural_key}”（{resource_of(record).name}）" if record else (
+        "信用评价等级" if target == "grade" else "主体基本信息")
+    _rating_hook(session, [subject_id], "objection_filed")
     handler = "department" if department_id is not None else "credit_office"
     notify(session, handler, department_id, f"新异议待处理：{what}",
            f"{name or '申请人'}于 {today} 对{what}提出异议，请在 {obj.due_on} 前核查并答复。\n异议理由：{reason_text}",
@@ -239,6 +250,12 @@ def handle_objection(session: Session, actor: Actor, objection_id: int, *, decis
          subject_id=obj.subject_id, resources=[record.resource] if record else [], details=details)
     if record is not None:
         _refresh_flag(session, record)
+    if ((record is not None and decision in ("correct", "withdraw"))
+            or (obj.target == "grade" and decision == "correct")):
+        # A corrected or withdrawn record, or an upheld grade appeal: recompute the subject now.
+        _rating_hook(session, [obj.subject_id], "objection_" + decision, rescore=True, actor=actor)
+    else:
+        _rating_hook(session, [obj.subject_id], "objection_" + decision)
     label = MACHINE.label(obj.state)
     _notify_applicant(session, obj, f"异议处理结果：{label}",
                       f"您提出的异议（编号 {obj.id}）已办结：{label}。\n答复：{reply_text}")
@@ -255,10 +272,27 @@ def cancel_objection(session: Session, actor: Actor, objection_id: int, *, reaso
          subject_id=obj.subject_id)
     if obj.record_id is not None:
         _refresh_flag(session, get_record(session, obj.record_id))
+        _rating_hook(session, [obj.subject_id], "objection_cancelled")
     notify(session, "department" if obj.department_id else "credit_office", obj.department_id,
            f"异议已撤回（编号 {obj.id}）", "申请人已撤回该异议，无需继续办理。", link=_link(obj), workflow=WORKFLOW,
            case_id=obj.id)
     return objection_to_dict(session, obj, viewer=actor)
+
+
+def _rating_hook(session: Session, subject_ids: list[int], reason: str, *, rescore: bool = False,
+                 actor: Actor | None = None) -> None:
+    """Tell the credit evaluation (xinyong.rating) that these subjects' inputs changed: queue
+    them for the next run, or (a decided correction) recompute them now."""
+    from xinyong.errors import ConfigurationError
+    from xinyong.rating import service as rating
+
+    if rescore:
+        try:
+            rating.rescore_subjects(session, subject_ids, actor=actor, reason=reason)
+            return
+        except ConfigurationError:  # an invalid model file must not block the objection
+            pass
+    rating.mark_dirty(session, subject_ids, reason)
 
 
 def _refresh_flag(session: Session, record: Record) -> None:

@@ -125,7 +125,8 @@ def _objection_page(request: Request, objection_id: int, code: str | None, *, er
         forms.append({"id": "cancel", "title": "撤回异议", "action": f"/objections/{objection_id}/cancel",
                       "button": "撤回异议申请", "fields": [
                           {"name": "reason", "kind": "text", "label": "撤回原因（选填）"}]})
-    facts = [("异议对象", "记录" if case["target"] == "record" else "主体基本信息"), ("主体", case["subject_name"]),
+    target = {"record": "记录", "grade": "信用评价等级"}.get(case["target"], "主体基本信息")
+    facts = [("异议对象", target), ("主体", case["subject_name"]),
              ("办理单位", case["department"]), ("申请人", case["applicant_name"]), ("提出日期", case["filed_on"]),
              ("答复期限", case["due_on"]), ("异议理由", case["reason"]), ("更正要求", case["requested_change"]),
              ("书面答复", case["reply"])]

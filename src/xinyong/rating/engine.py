@@ -1,0 +1,240 @@
+"""The scoring SQL: one set-based statement per dimension, the same expressions for the batch
+and for one subject's explanation (so the two can never disagree).
+
+Why SQL (and not Polars or DuckDB): the records already live in the database and the result
+goes back into it. A set-based ``INSERT … SELECT … GROUP BY`` reads each record once inside the
+database, moves no rows through Python, needs no second engine or copy of 10 million records,
+keeps peak memory flat whatever the size, and runs unchanged on SQLite and PostgreSQL
+(``bench/rating.py`` measures it).
+
+Points are integers. A record's contribution is ``points × percent / 100`` truncated toward
+zero (integer division on both databases), so base + the dimension totals is the score exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy import BigInteger as _BigInteger
+
+from xinyong.intake.models import Record
+from xinyong.subjects.models import Subject
+from xinyong.workflows.models import Objection
+
+from .scorecard import Dimension, Scorecard
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` earlier (the last day of the month when it has no such day)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    m += 1
+    nxt = date(y + (m == 12), m % 12 + 1, 1)
+    return min(day.replace(year=y, month=m, day=1) + timedelta(days=day.day - 1), nxt - timedelta(days=1))
+
+
+def counted_clause(model: Scorecard, as_of: date) -> ColumnElement[bool]:
+    """Which records count, as the model documents: in force (not withdrawn, within their own
+    valid-until date and their disclosure window, not ruled "not published", dated on or before
+    the evaluation day), repaired ones and ones under objection per ``model.rules``. These are
+    the same record columns ``xinyong.publication`` reads; unlike a public page, the evaluation
+    also reads the government-shared resources its dimensions name (e.g. tax ratings)."""
+    conds: list[ColumnElement[bool]] = [
+        Record.status == "active",
+        Record.published == true(),
+        or_(Record.valid_until.is_(None), Record.valid_until >= as_of),
+        or_(Record.public_until.is_(None), Record.public_until >= as_of),
+        or_(Record.main_date.is_(None), Record.main_date <= as_of),
+    ]
+    if model.repaired == "exclude":
+        conds.append(Record.repaired_at.is_(None))
+    if model.under_objection == "exclude":
+        conds.append(Record.objection_open == false())
+    return and_(*conds)
+
+
+def _idiv100(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    # Integer division truncating toward zero on both SQLite and PostgreSQL.
+    return expr.op("/")(literal(100, Integer))
+
+
+def _record_points(dim: Dimension, as_of: date) -> ColumnElement[Any]:
+    if dim.points is not None:
+        pts: ColumnElement[Any] = literal(dim.points, Integer)
+    elif dim.severity_points:
+        pts = case({k: literal(v, Integer) for k, v in dim.severity_points.items()}, value=Record.severity,
+                   else_=literal(0, Integer))
+    else:
+        value = Record.data[dim.field_name].as_string()
+        pts = case({k: literal(v, Integer) for k, v in dim.field_values.items()}, value=value,
+                   else_=literal(0, Integer))
+    if not dim.decay:
+        return pts
+    first = dim.decay[0].percent
+    whens = [(Record.main_date.is_(None), literal(first, Integer))]
+    whens += [(Record.main_date > months_before(as_of, b.within_months), literal(b.percent, Integer))
+              for b in dim.decay]
+    pct = case(*whens, else_=literal(0, Integer))
+    return _idiv100(pts * pct)
+
+
+def _restrict(q: Select[Any], subjects: Any, column: Any) -> Select[Any]:
+    """Only these subjects: a list of ids, or the targets table (joined, so the database walks
+    the subject index from the few targets instead of scanning every record)."""
+    if subjects is None:
+        return q
+    if isinstance(subjects, Table):
+        return q.join(subjects, subjects.c.subject_id == column)
+    return q.where(column.in_(subjects))
+
+
+def record_items(model: Scorecard, dim: Dimension, as_of: date,
+                 subjects: Table | list[int] | None = None) -> Select[Any]:
+    """Per-item contributions of one dimension: (subject_id, item_id, item_date, points).
+    ``subjects``: restrict to these subject ids (a list or a one-column select)."""
+    if dim.source == "objections":
+        q = select(Objection.subject_id.label("subject_id"), Objection.id.label("item_id"),
+                   Objection.filed_on.label("item_date"), literal(dim.points or 0, Integer).label("points")
+                   ).where(Objection.state.in_(dim.states), Objection.applicant_kind == "subject")
+        return _restrict(q, subjects, Objection.subject_id)
+    if dim.source != "records":
+        raise ValueError(dim.source)
+    where = [Record.resource.in_(dim.resources), counted_clause(model, as_of)]
+    if dim.aggregate == "latest":
+        rn = func.row_number().over(partition_by=Record.subject_id,
+                                    order_by=(Record.main_date.desc().nulls_last(), Record.id.desc()))
+        inner = _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
+                                 Record.main_date.label("item_date"), _record_points(dim, as_of).label("points"),
+                                 rn.label("rn")).where(*where), subjects, Record.subject_id).subquery("latest_items")
+        return select(inner.c.subject_id, inner.c.item_id, inner.c.item_date, inner.c.points).where(inner.c.rn == 1)
+    return _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
+                            Record.main_date.label("item_date"), _record_points(dim, as_of).label("points")
+                            ).where(*where), subjects, Record.subject_id)
+
+
+def _present(col: ColumnElement[Any], is_text: bool) -> ColumnElement[bool]:
+    return and_(col.is_not(None), col != "") if is_text else col.is_not(None)
+
+
+SUBJECT_COLUMNS = {"uscc": (Subject.uscc, True), "legal_rep": (Subject.legal_rep, True),
+                   "region": (Subject.region, True), "established": (Subject.established, False),
+                   "address": (Subject.address, True), "reg_status": (Subject.reg_status, True)}
+
+
+def subject_field_total(dim: Dimension) -> ColumnElement[Any]:
+    total: ColumnElement[Any] = literal(0, Integer)
+    for f, p in dim.fields.items():
+        col, is_text = SUBJECT_COLUMNS[f]
+        total = total + case((_present(col, is_text), literal(p, Integer)), else_=literal(0, Integer))
+    return total
+
+
+def capped(dim: Dimension, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    whens = []
+    if dim.cap_min is not None:
+        whens.append((expr < dim.cap_min, literal(dim.cap_min, Integer)))
+    if dim.cap_max is not None:
+        whens.append((expr > dim.cap_max, literal(dim.cap_max, Integer)))
+    return case(*whens, else_=expr) if whens else expr
+
+
+def dimension_totals(model: Scorecard, dim: Dimension, as_of: date,
+                     subjects: Table | None = None) -> Select[Any]:
+    """(subject_id, dimension, points) for the subjects where this dimension is not zero."""
+    if dim.source == "subject_fields":
+        total = capped(dim, subject_field_total(dim))
+        q = select(Subject.id.label("subject_id"), literal(dim.code, String).label("dimension"),
+                   total.label("points"))
+        inner = _restrict(q, subjects, Subject.id).subquery("field_totals")
+    else:
+        items = record_items(model, dim, as_of, subjects).subquery("items")
+        sums = select(items.c.subject_id, func.sum(items.c.points).label("raw")).group_by(
+            items.c.subject_id).subquery("sums")
+        inner = select(sums.c.subject_id, literal(dim.code, String).label("dimension"),
+                       capped(dim, sums.c.raw).label("points")).subquery("capped")
+    return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
+
+
+def combinable(dims: list[Dimension]) -> list[Dimension]:
+    """Record dimensions summed over resources no other such dimension reads: these are
+    computed together in one pass over the records."""
+    out: list[Dimension] = []
+    seen: set[str] = set()
+    for d in dims:
+        if d.source == "records" and d.aggregate == "sum" and not (set(d.resources) & seen):
+            out.append(d)
+            seen |= set(d.resources)
+    return out
+
+
+def combined_totals(model: Scorecard, dims: list[Dimension], as_of: date,
+                    subjects: Table | None = None) -> Select[Any]:
+    """(subject_id, dimension, points) of several record dimensions in ONE scan of the records:
+    each record's dimension and points by its resource, summed per subject and dimension,
+    then capped per dimension."""
+    resources = [r for d in dims for r in d.resources]
+    dim_of = case(*[(Record.resource.in_(d.resources), literal(d.code, String)) for d in dims])
+    pts = case(*[(Record.resource.in_(d.resources), _record_points(d, as_of)) for d in dims],
+               else_=literal(0, Integer))
+    items = _restrict(select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), pts.label("points"))
+                      .where(Record.resource.in_(resources), counted_clause(model, as_of)),
+                      subjects, Record.subject_id).subquery("items")
+    sums = select(items.c.subject_id, items.c.dimension, func.sum(items.c.points).label("raw")).group_by(
+        items.c.subject_id, items.c.dimension).subquery("sums")
+    whens = []
+    for d in dims:
+        if d.cap_min is not None:
+            whens.append((and_(sums.c.dimension == d.code, sums.c.raw < d.cap_min), literal(d.cap_min, Integer)))
+        if d.cap_max is not None:
+            whens.append((and_(sums.c.dimension == d.code, sums.c.raw > d.cap_max), literal(d.cap_max, Integer)))
+    points = case(*whens, else_=sums.c.raw) if whens else sums.c.raw
+    inner = select(sums.c.subject_id, sums.c.dimension, points.label("points")).subquery("capped")
+    return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
+
+
+# --- temporary work tables ------------------------------------------------------------------------
+
+TMP = MetaData()
+tmp_targets = Table("rating_tmp_targets", TMP, Column("subject_id", _BigInteger, primary_key=True),
+                    prefixes=["TEMPORARY"])
+tmp_factors = Table("rating_tmp_factors", TMP, Column("subject_id", _BigInteger, nullable=False),
+                    Column("dimension", String(32), nullable=False), Column("points", Integer, nullable=False),
+                    prefixes=["TEMPORARY"])
+tmp_scores = Table("rating_tmp_scores", TMP, Column("subject_id", _BigInteger, primary_key=True),
+                   Column("raw", Integer, nullable=False), Column("score", Integer, nullable=False),
+                   Column("grade", String(8), nullable=False), prefixes=["TEMPORARY"])
+tmp_changed = Table("rating_tmp_changed", TMP, Column("subject_id", _BigInteger, primary_key=True),
+                    prefixes=["TEMPORARY"])
+TMP_TABLES = (tmp_targets, tmp_factors, tmp_scores, tmp_changed)
+
+
+def grade_case(model: Scorecard, score: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case(*[(score >= g.min, literal(g.code, String)) for g in model.grades[:-1]],
+                else_=literal(model.grades[-1].code, String))
+
+
+def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((raw < model.score_min, literal(model.score_min, Integer)),
+                (raw > model.score_max, literal(model.score_max, Integer)), else_=raw)
+
+
+__all__ = ["TMP_TABLES", "capped", "clamp", "combinable", "combined_totals", "counted_clause", "dimension_totals",
+           "grade_case", "months_before", "record_items", "subject_field_total", "tmp_changed", "tmp_factors",
+           "tmp_scores", "tmp_targets"]

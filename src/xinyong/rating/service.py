@@ -1,0 +1,475 @@
+"""Rating: batch scoring (full or incremental), explanations, grades for other features, the
+model report. Every function takes a session; the caller's transaction commits or rolls back
+the whole run (a run is all or nothing).
+
+A run computes scores into temporary tables, compares them with the current ones and writes
+only the subjects whose score, grade or explanation changed (history row, factors, score). A
+run that changes nothing writes nothing, so re-running is always safe.
+
+Incremental runs rescore the subjects whose records or registration changed since the last
+full/incremental run started (less a safety margin for transactions still open then), the
+subjects queued by the workflows (``rating_dirty``), and, when the evaluation day moved, those
+with a record crossing a time boundary (decay band, end of disclosure window or validity).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete, except_, func, insert, literal, or_, select, text, union
+from sqlalchemy.orm import Session
+
+from xinyong.accounts.actor import Actor
+from xinyong.audit.service import record_event
+from xinyong.errors import InvalidInput, NotFound
+from xinyong.intake.models import Record
+from xinyong.subjects.models import Subject
+from xinyong.workflows import clock
+
+from . import engine as E
+from .models import RatingDirty, RatingFactor, RatingHistory, RatingRun, RatingScore
+from .scorecard import RANGE_FACTOR, RANGE_FACTOR_NAME, SUBJECT_FIELDS, Scorecard, load_model
+
+#: Records updated this long before the last run started are rescored again (open transactions).
+WATERMARK_MARGIN = timedelta(minutes=10)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunResult:
+    mode: str
+    model_version: str
+    as_of: str
+    subjects_scored: int = 0
+    subjects_changed: int = 0
+    run_id: int | None = None
+    duration_ms: int = 0
+    reason: str | None = None
+    grades: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _last_batch_run(session: Session) -> RatingRun | None:
+    return session.scalar(select(RatingRun).where(RatingRun.mode.in_(("full", "incremental")))
+                          .order_by(RatingRun.id.desc()).limit(1))
+
+
+def _create_tmp(session: Session) -> None:
+    conn = session.connection()
+    for t in E.TMP_TABLES:
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+
+
+def _drop_tmp(session: Session) -> None:
+    conn = session.connection()
+    for t in E.TMP_TABLES:
+        t.drop(conn, checkfirst=True)
+
+
+def _analyze(session: Session, dialect: str, *tables: Any) -> None:
+    """Statistics for the work tables, so the planner joins from a few targets by index and
+    hashes a million."""
+    for t in tables:
+        session.execute(text(f"ANALYZE {t.name}" if dialect == "postgresql" else f"ANALYZE temp.{t.name}"))
+
+
+def _execute_scanning(session: Session, stmt: Any) -> None:
+    """SQLite only, full runs: read the records table in one sequential scan. Left to itself
+    the planner walks the subject index to pre-sort the GROUP BY, visiting the table in random
+    order (4× slower at a million records). SQLAlchemy cannot say NOT INDEXED, so the compiled
+    statement (values inlined: they come from the validated model) gets it added."""
+    sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    marker = "FROM records \n"
+    if sql.count(marker) == 1:
+        sql = sql.replace(marker, "FROM records NOT INDEXED \n")
+    session.execute(text(sql))
+
+
+def _time_events(model: Scorecard, since: date, as_of: date) -> Any:
+    """Subjects with a record whose weight changes between the two evaluation days."""
+    conds = [Record.public_until.between(since, as_of - timedelta(days=1)),
+             Record.valid_until.between(since, as_of - timedelta(days=1)),
+             Record.main_date.between(since + timedelta(days=1), as_of)]
+    for dim in model.dimensions:
+        for band in dim.decay:
+            lo, hi = E.months_before(since, band.within_months), E.months_before(as_of, band.within_months)
+            conds.append(Record.main_date.between(lo, hi))
+    resources = sorted({r for d in model.dimensions for r in d.resources})
+    return select(Record.subject_id).where(Record.resource.in_(resources), or_(*conds))
+
+
+def run_scoring(session: Session, *, full: bool = False, as_of: date | None = None, actor: Actor | None = None,
+                model: Scorecard | None = None, progress: Progress | None = None,
+                subject_ids: Iterable[int] | None = None) -> RunResult:
+    """Score subjects and store what changed. ``full``: every subject; ``subject_ids``: just
+    these (a correction's recomputation, at the last run's evaluation day); otherwise
+    incremental (falls back to full when there is no earlier run or the model changed)."""
+    t0 = time.perf_counter()
+    model = model or load_model()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One run at a time (a second waits); SQLite serialises writers by itself. Sorts and
+        # hash aggregates of a million subjects in memory rather than on disk.
+        session.execute(text("SELECT pg_advisory_xact_lock(80088)"))
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+    last = _last_batch_run(session)
+    started = clock.now()
+    mode, reason = ("full" if full else "incremental"), None
+    if subject_ids is not None:
+        mode = "subjects"
+        subject_ids = sorted(set(subject_ids))
+        as_of = last.as_of if (last is not None and as_of is None) else clock.today(as_of)
+    else:
+        as_of = clock.today(as_of)
+        if mode == "incremental":
+            if last is None:
+                mode, reason = "full", "尚无评价结果，首次评价为全量评价"
+            elif last.model_digest != model.digest:
+                mode, reason = "full", f"评价模型已变更（{last.model_version} → {model.version}），全量重新评价"
+            elif as_of < last.as_of:
+                mode, reason = "full", f"评价日 {as_of} 早于上次评价日 {last.as_of}，全量重新评价"
+    result = RunResult(mode=mode, model_version=model.version, as_of=as_of.isoformat(), reason=reason)
+    step = (lambda what, i, n: progress(what, i, n)) if progress else (lambda what, i, n: None)
+    dims = [d for d in model.dimensions if not d.inert]
+    total_steps = len(dims) + 4
+    _create_tmp(session)
+    try:
+        targets = None
+        step("确定待评价主体", 0, total_steps)
+        if mode != "full":
+            if mode == "subjects":
+                if subject_ids:
+                    session.execute(insert(E.tmp_targets), [{"subject_id": i} for i in subject_ids])
+            else:
+                assert last is not None
+                mark = last.started_at - WATERMARK_MARGIN
+                parts = [select(Record.subject_id).where(Record.updated_at >= mark),
+                         select(Subject.id).where(Subject.updated_at >= mark),
+                         select(RatingDirty.subject_id)]
+                if as_of > last.as_of:
+                    parts.append(_time_events(model, last.as_of, as_of))
+                session.execute(insert(E.tmp_targets).from_select(["subject_id"], union(*parts)))
+            targets = E.tmp_targets
+        together = E.combinable(dims)
+        if targets is not None:
+            _analyze(session, dialect, E.tmp_targets)
+        if together:
+            step("计算维度：" + "、".join(d.name for d in together), 1, total_steps)
+            stmt = insert(E.tmp_factors).from_select(
+                ["subject_id", "dimension", "points"], E.combined_totals(model, together, as_of, targets))
+            if dialect == "sqlite" and targets is None:
+                _execute_scanning(session, stmt)
+            else:
+                session.execute(stmt)
+        for i, dim in enumerate(d for d in dims if d not in together):
+            step(f"计算维度：{dim.name}", i + 1 + len(together), total_steps)
+            session.execute(insert(E.tmp_factors).from_select(
+                ["subject_id", "dimension", "points"], E.dimension_totals(model, dim, as_of, targets)))
+        step("合计得分与等级", len(dims) + 1, total_steps)
+        sums = select(E.tmp_factors.c.subject_id, func.sum(E.tmp_factors.c.points).label("total")).group_by(
+            E.tmp_factors.c.subject_id).subquery("sums")
+        raw = (literal(model.base) + func.coalesce(sums.c.total, 0))
+        base_q = select(Subject.id.label("subject_id"), raw.label("raw")).select_from(
+            Subject.__table__.outerjoin(sums, sums.c.subject_id == Subject.id))
+        if targets is not None:
+            base_q = base_q.join(E.tmp_targets, E.tmp_targets.c.subject_id == Subject.id)
+        rawq = base_q.subquery("raw_scores")
+        score = E.clamp(model, rawq.c.raw)
+        session.execute(insert(E.tmp_scores).from_select(
+            ["subject_id", "raw", "score", "grade"],
+            select(rawq.c.subject_id, rawq.c.raw, score, E.grade_case(model, score))))
+        s = E.tmp_scores.c
+        session.execute(insert(E.tmp_factors).from_select(
+            ["subject_id", "dimension", "points"],
+            select(s.subject_id, literal(RANGE_FACTOR), s.score - s.raw).where(s.score != s.raw)))
+        result.subjects_scored = session.scalar(select(func.count()).select_from(E.tmp_scores)) or 0
+        _analyze(session, dialect, E.tmp_scores, E.tmp_factors)
+        step("比对变化", len(dims) + 2, total_steps)
+        cur = RatingScore.__table__.c
+        f, cf = E.tmp_factors.c, RatingFactor.__table__.c
+        scored = select(s.subject_id)
+        current_factors = select(cf.subject_id, cf.dimension, cf.points)
+        if mode != "full":  # only the rescored subjects' factors, through the primary key
+            current_factors = current_factors.join(E.tmp_scores, s.subject_id == cf.subject_id)
+        new_factors = select(f.subject_id, f.dimension, f.points)
+        if session.scalar(select(RatingScore.subject_id).limit(1)) is None:
+            # Nothing scored yet: every subject is new, no comparison needed.
+            session.execute(insert(E.tmp_changed).from_select(["subject_id"], scored))
+        else:
+            score_changed = select(s.subject_id).select_from(
+                E.tmp_scores.outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id)).where(
+                or_(cur.subject_id.is_(None), cur.score != s.score, cur.grade != s.grade,
+                    cur.model_version != model.version))
+            d1 = except_(new_factors, current_factors).subquery("d1")
+            d2 = except_(current_factors, new_factors).subquery("d2")
+            session.execute(insert(E.tmp_changed).from_select(["subject_id"], union(
+                score_changed, select(d1.c.subject_id), select(d2.c.subject_id))))
+        changed = session.scalar(select(func.count()).select_from(E.tmp_changed)) or 0
+        _analyze(session, dialect, E.tmp_changed)
+        result.subjects_changed = changed
+        step("写入结果", len(dims) + 3, total_steps)
+        chg = select(E.tmp_changed.c.subject_id)
+        if mode == "incremental" or mode == "subjects":
+            session.execute(delete(RatingDirty).where(RatingDirty.subject_id.in_(
+                select(E.tmp_targets.c.subject_id)), RatingDirty.queued_at <= started))
+        elif mode == "full":
+            session.execute(delete(RatingDirty).where(RatingDirty.queued_at <= started))
+        if changed:
+            now = clock.now()
+            run = RatingRun(model_version=model.version, model_digest=model.digest, mode=mode, as_of=as_of,
+                            started_at=started, actor=(actor.name if actor else None) or "系统")
+            session.add(run)
+            session.flush()
+            result.run_id = run.id
+            session.execute(insert(RatingHistory).from_select(
+                ["run_id", "subject_id", "score", "grade", "previous_score", "previous_grade", "model_version",
+                 "as_of", "computed_at"],
+                select(literal(run.id), s.subject_id, s.score, s.grade, cur.score, cur.grade,
+                       literal(model.version), literal(as_of), literal(now)).select_from(
+                    E.tmp_scores.join(E.tmp_changed, E.tmp_changed.c.subject_id == s.subject_id)
+                    .outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id))))
+            session.execute(delete(RatingFactor).where(RatingFactor.subject_id.in_(chg)))
+            session.execute(insert(RatingFactor).from_select(
+                ["subject_id", "dimension", "points"],
+                select(f.subject_id, f.dimension, f.points).where(f.subject_id.in_(chg))))
+            session.execute(delete(RatingScore).where(RatingScore.subject_id.in_(chg)))
+            session.execute(insert(RatingScore).from_select(
+                ["subject_id", "score", "grade", "model_version", "run_id", "as_of", "computed_at"],
+                select(s.subject_id, s.score, s.grade, literal(model.version), literal(run.id), literal(as_of),
+                       literal(now)).where(s.subject_id.in_(chg))))
+            result.grades = grade_counts(session)
+            h = RatingHistory.__table__.c
+            transitions = {f"{a or '-'}>{b}": n for a, b, n in session.execute(
+                select(h.previous_grade, h.grade, func.count()).where(h.run_id == run.id)
+                .group_by(h.previous_grade, h.grade))}
+            run.finished_at = clock.now()
+            run.subjects_scored = result.subjects_scored
+            run.subjects_changed = changed
+            run.duration_ms = int((time.perf_counter() - t0) * 1000)
+            run.stats = {"grades": result.grades, "transitions": transitions, "reason": reason}
+            record_event(session, "rating.run", actor=actor, details={
+                "run_id": run.id, "mode": mode, "model_version": model.version, "as_of": as_of.isoformat(),
+                "scored": result.subjects_scored, "changed": changed})
+        step("完成", total_steps, total_steps)
+    finally:
+        _drop_tmp(session)
+    result.duration_ms = int((time.perf_counter() - t0) * 1000)
+    return result
+
+
+def rescore_subjects(session: Session, subject_ids: Iterable[int], *, actor: Actor | None = None,
+                     reason: str = "correction") -> RunResult | None:
+    """Recompute these subjects now (after a correction or an appeal). Before the first batch
+    run there is nothing to recompute: the subjects are queued instead."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return None
+    if _last_batch_run(session) is None:
+        mark_dirty(session, ids, reason)
+        return None
+    return run_scoring(session, subject_ids=ids, actor=actor)
+
+
+def mark_dirty(session: Session, subject_ids: Iterable[int], reason: str) -> None:
+    """Queue subjects for the next run (idempotent)."""
+    for sid in sorted(set(subject_ids)):
+        row = session.get(RatingDirty, sid)
+        if row is None:
+            session.add(RatingDirty(subject_id=sid, reason=reason[:64]))
+        else:
+            row.reason, row.queued_at = reason[:64], clock.now()
+    session.flush()
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def grades_for(session: Session, subject_ids: list[int]) -> dict[int, str]:
+    """Current grade of each subject that has one (for grade-triggered joint measures)."""
+    out: dict[int, str] = {}
+    ids = sorted(set(subject_ids))
+    for i in range(0, len(ids), 1000):
+        out.update(session.execute(select(RatingScore.subject_id, RatingScore.grade)
+                                   .where(RatingScore.subject_id.in_(ids[i:i + 1000]))).all())
+    return out
+
+
+def grade_counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(RatingScore.grade, func.count()).group_by(RatingScore.grade)).all())
+
+
+def _resource_names() -> dict[str, str]:
+    from xinyong.catalogue import load_catalogue
+
+    return {r.code: r.name for r in load_catalogue()}
+
+
+def explain(session: Session, subject_id: int, *, model: Scorecard | None = None,
+            detail: bool = True) -> dict[str, Any]:
+    """A subject's score line by line: base + each dimension's contribution (+ range
+    adjustment) = score, exactly; with each dimension's records when ``detail``."""
+    model = model or load_model()
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("未找到该信用主体。", code="subject_not_found")
+    sc = session.get(RatingScore, subject_id)
+    if sc is None:
+        return {"subject_id": subject_id, "subject_name": subject.name, "scored": False,
+                "message": "该主体尚未参与评价：信用办完成下一次评价后即可查看。"}
+    stored = dict(session.execute(select(RatingFactor.dimension, RatingFactor.points)
+                                  .where(RatingFactor.subject_id == subject_id)).all())
+    names = _resource_names()
+    factors = []
+    stale = False
+    for dim in model.dimensions:
+        item: dict[str, Any] = {"code": dim.code, "name": dim.name, "rule": dim.rule_text(),
+                                "points": stored.get(dim.code, 0), "items": []}
+        if detail and not dim.inert:
+            if dim.source == "subject_fields":
+                row = session.execute(select(E.subject_field_total(dim)).where(Subject.id == subject_id)).scalar()
+                for f_, p in dim.fields.items():
+                    col, is_text = E.SUBJECT_COLUMNS[f_]
+                    val = getattr(subject, col.key)
+                    present = val is not None and (not is_text or val != "")
+                    item["items"].append({"label": SUBJECT_FIELDS[f_], "points": p if present else 0,
+                                          "note": "有值" if present else "缺失"})
+                live = dim.cap(int(row or 0))
+            else:
+                q = E.record_items(model, dim, sc.as_of, [subject_id]).order_by(None)
+                rows = session.execute(q).all()
+                recs = {}
+                if dim.source == "records" and rows:
+                    recs = {r.id: r for r in session.scalars(select(Record).where(
+                        Record.id.in_([x.item_id for x in rows])))}
+                for x in sorted(rows, key=lambda x: (x.item_date or date.min, x.item_id), reverse=True):
+                    rec = recs.get(x.item_id)
+                    item["items"].append({
+                        "record_id": x.item_id if dim.source == "records" else None,
+                        "objection_id": x.item_id if dim.source == "objections" else None,
+                        "label": (f"{names.get(rec.resource, rec.resource)} {rec.natural_key}" if rec
+                                  else f"异议 {x.item_id}"),
+                        "date": x.item_date.isoformat() if x.item_date else None,
+                        "severity": rec.severity if rec else None, "points": int(x.points)})
+                live = dim.cap(sum(int(x.points) for x in rows))
+            item["raw"] = sum(i["points"] for i in item["items"])
+            item["capped"] = item["raw"] != live
+            if live != item["points"]:
+                stale = True
+        factors.append(item)
+    if RANGE_FACTOR in stored:
+        factors.append({"code": RANGE_FACTOR, "name": RANGE_FACTOR_NAME, "points": stored[RANGE_FACTOR],
+                        "rule": f"得分限定在 {model.score_min}–{model.score_max} 分之间", "items": []})
+    total = model.base + sum(f_["points"] for f_ in factors)
+    g = model.grade(sc.grade)
+    return {"subject_id": subject_id, "subject_name": subject.name, "scored": True, "score": sc.score,
+            "grade": sc.grade, "grade_label": g.label if g else sc.grade, "supervision": g.supervision if g else "",
+            "base": model.base, "factors": factors, "sum_check": total == sc.score,
+            "model_version": sc.model_version, "as_of": sc.as_of.isoformat(),
+            "computed_at": sc.computed_at.isoformat() if sc.computed_at else None,
+            "stale": stale or sc.model_version != model.version,
+            "history": history(session, subject_id, limit=10)}
+
+
+def history(session: Session, subject_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+    rows = session.scalars(select(RatingHistory).where(RatingHistory.subject_id == subject_id)
+                           .order_by(RatingHistory.id.desc()).limit(limit)).all()
+    return [{"run_id": h.run_id, "score": h.score, "grade": h.grade, "previous_score": h.previous_score,
+             "previous_grade": h.previous_grade, "model_version": h.model_version, "as_of": h.as_of.isoformat(),
+             "computed_at": h.computed_at.isoformat() if h.computed_at else None} for h in rows]
+
+
+def current_score(session: Session, subject_id: int) -> RatingScore | None:
+    return session.get(RatingScore, subject_id)
+
+
+def public_grade(session: Session, subject_id: int) -> dict[str, Any] | None:
+    """The grade shown on the public profile, only where the deployment publishes grades."""
+    from .settings import get_rating_settings
+
+    if not get_rating_settings().rating_publish_grades:
+        return None
+    subject = session.get(Subject, subject_id)
+    if subject is None or subject.kind == "natural_person":
+        return None  # a natural person's grade is never published (personal data minimised)
+    sc = session.get(RatingScore, subject_id)
+    if sc is None:
+        return None
+    g = load_model().grade(sc.grade)
+    return {"grade": sc.grade, "label": g.label if g else sc.grade, "as_of": sc.as_of.isoformat(),
+            "model_version": sc.model_version}
+
+
+def find_subject(session: Session, key: str) -> Subject:
+    """A subject by id or unified social credit code (console and CLI look-ups)."""
+    from xinyong.subjects.service import resolve_subject
+
+    key = (key or "").strip()
+    if key.isdigit() and len(key) < 15:
+        s = session.get(Subject, int(key))
+        if s is None:
+            raise NotFound(f"未找到编号为 {key} 的主体。", code="subject_not_found")
+        return s
+    s = session.scalar(select(Subject).where(Subject.uscc == key.upper()))
+    return s if s is not None else resolve_subject(session, key)
+
+
+def runs(session: Session, limit: int = 20) -> list[RatingRun]:
+    return list(session.scalars(select(RatingRun).order_by(RatingRun.id.desc()).limit(limit)))
+
+
+def model_report(session: Session, model: Scorecard | None = None) -> dict[str, Any]:
+    """Grade distribution, stability between runs and each dimension's effect (the credit
+    office's model report)."""
+    model = model or load_model()
+    counts = grade_counts(session)
+    total = sum(counts.values())
+    dist = [{"grade": g.code, "label": g.label, "count": counts.get(g.code, 0),
+             "share": round(100 * counts.get(g.code, 0) / total, 2) if total else 0.0} for g in model.grades]
+    fc = RatingFactor.__table__.c
+    effects = []
+    by_dim = {d: (n, s, lo, hi) for d, n, s, lo, hi in session.execute(
+        select(fc.dimension, func.count(), func.sum(fc.points), func.min(fc.points), func.max(fc.points))
+        .group_by(fc.dimension)).all()}
+    for dim in [*model.dimensions, None]:
+        code = dim.code if dim else RANGE_FACTOR
+        n, s_, lo, hi = by_dim.get(code, (0, 0, 0, 0))
+        if dim is None and not n:
+            continue
+        effects.append({"code": code, "name": dim.name if dim else RANGE_FACTOR_NAME, "subjects": n,
+                        "share": round(100 * n / total, 2) if total else 0.0, "sum": int(s_ or 0),
+                        "mean": round((s_ or 0) / total, 2) if total else 0.0, "min": lo, "max": hi})
+    stability = []
+    for run in reversed(runs(session, 12)):
+        tr = (run.stats or {}).get("transitions", {})
+        moved = sum(n for k, n in tr.items() if not k.startswith("-") and k.split(">")[0] != k.split(">")[1])
+        new = sum(n for k, n in tr.items() if k.startswith("-"))
+        stability.append({"run_id": run.id, "mode": run.mode, "as_of": run.as_of.isoformat(),
+                          "model_version": run.model_version, "changed": run.subjects_changed,
+                          "scored": run.subjects_scored, "grade_moves": moved, "new": new,
+                          "stable_pct": round(100 * (1 - moved / total), 2) if total else 100.0,
+                          "transitions": tr, "duration_ms": run.duration_ms})
+    score_hist = session.execute(select((RatingScore.score.op("/")(50) * 50).label("b"), func.count())
+                                 .group_by("b").order_by("b")).all()
+    return {"model": model.describe(), "total": total, "distribution": dist, "effects": effects,
+            "stability": stability, "histogram": [{"from": int(b), "count": n} for b, n in score_hist]}
+
+
+def validate_subject_ids(ids: Iterable[Any]) -> list[int]:
+    out = []
+    for v in ids:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"主体编号“{v}”不是整数。", code="invalid_subject_id") from None
+    return out
+
+
+__all__ = ["RunResult", "explain", "grade_counts", "grades_for", "history", "mark_dirty", "model_report",
+           "public_grade", "rescore_subjects", "run_scoring", "runs"]

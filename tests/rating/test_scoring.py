@@ -1,0 +1,135 @@
+"""Scoring acceptance: hand-checked scores and explanations, exact sums, determinism,
+incremental rescoring, and "re-running with no changes changes nothing" — on both databases."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from xinyong.intake.models import Record
+from xinyong.rating import service
+from xinyong.rating.models import RatingFactor, RatingHistory, RatingRun, RatingScore
+
+from .helpers import AS_OF, EXPECTED, age_everything, hand_checked, record
+
+
+def _factors(session, sid: int) -> dict[str, int]:
+    return dict(session.execute(select(RatingFactor.dimension, RatingFactor.points)
+                                .where(RatingFactor.subject_id == sid)).all())
+
+
+def _counts(session) -> tuple[int, int, int]:
+    return (session.scalar(select(func.count()).select_from(RatingRun)),
+            session.scalar(select(func.count()).select_from(RatingHistory)),
+            session.scalar(select(func.count()).select_from(RatingFactor)))
+
+
+def test_hand_checked_scores_and_explanations(session):
+    subjects = hand_checked(session)
+    result = service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    assert result.mode == "full" and result.subjects_scored == len({s.id for s in subjects.values()})
+    for name, (score, grade, factors) in EXPECTED.items():
+        sid = subjects[name].id
+        sc = session.get(RatingScore, sid)
+        assert (name, sc.score, sc.grade) == (name, score, grade)
+        assert _factors(session, sid) == factors, name
+        ex = service.explain(session, sid)
+        assert ex["score"] == score and ex["grade"] == grade
+        # base + every listed contribution is the score, exactly
+        assert ex["base"] + sum(f["points"] for f in ex["factors"]) == score
+        assert ex["sum_check"] is True and ex["stale"] is False
+        assert {f["code"]: f["points"] for f in ex["factors"] if f["points"]} == factors
+    # record-level detail of the decaying penalties, newest first
+    pen = next(f for f in service.explain(session, subjects["penalised"].id)["factors"] if f["code"] == "penalties")
+    assert [i["points"] for i in pen["items"]] == [-100, -15, -7, 0]
+    honours = next(f for f in service.explain(session, subjects["rules"].id)["factors"] if f["code"] == "honours")
+    assert honours["raw"] == 120 and honours["points"] == 90 and honours["capped"] is True
+    assert service.grades_for(session, [subjects["clean"].id, subjects["floor"].id, 999999]) == {
+        subjects["clean"].id: "B", subjects["floor"].id: "D"}
+
+
+def test_rerun_changes_nothing_and_is_deterministic(session):
+    subjects = hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    before = _counts(session)
+    scores = dict(session.execute(select(RatingScore.subject_id, RatingScore.score)).all())
+    again = service.run_scoring(session, full=True, as_of=AS_OF)
+    inc = service.run_scoring(session, as_of=AS_OF)
+    session.commit()
+    assert again.subjects_changed == 0 and again.run_id is None
+    assert inc.mode == "incremental" and inc.subjects_changed == 0
+    assert _counts(session) == before
+    assert dict(session.execute(select(RatingScore.subject_id, RatingScore.score)).all()) == scores
+    assert len(scores) == len({s.id for s in subjects.values()})
+
+
+def test_incremental_rescores_only_changed_subjects(session):
+    subjects = hand_checked(session)
+    age_everything(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    clean = subjects["clean"]
+    record(session, clean, "admin_penalty", date(2026, 6, 1), severity="serious")
+    session.commit()
+    res = service.run_scoring(session, as_of=AS_OF)
+    session.commit()
+    assert res.mode == "incremental" and res.subjects_changed == 1
+    assert res.subjects_scored == 1
+    sc = session.get(RatingScore, clean.id)
+    assert (sc.score, sc.grade) == (650, "C")
+    hist = session.scalars(select(RatingHistory).where(RatingHistory.subject_id == clean.id)
+                           .order_by(RatingHistory.id)).all()
+    assert [(h.previous_score, h.score) for h in hist] == [(None, 750), (750, 650)]
+    run = session.get(RatingRun, res.run_id)
+    assert run.stats["transitions"] == {"B>C": 1} and run.model_version == "2026.1"
+
+
+def test_time_passing_rescores_decayed_records(session):
+    subjects = hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    # 2027-03-02: the serious penalty of 2026-03-01 is past 12 months → -50; the 2025-03-01 one
+    # past 24 months → -7; the 2024-03-01 one past 36 months → 0.
+    res = service.run_scoring(session, as_of=date(2027, 3, 2))
+    session.commit()
+    assert res.mode == "incremental"
+    pen = _factors(session, subjects["penalised"].id)["penalties"]
+    assert pen == -50 - 7
+    full = service.run_scoring(session, full=True, as_of=date(2027, 3, 2))
+    assert full.subjects_changed == 0  # the incremental run found every change a full run finds
+
+
+def test_repaired_and_withdrawn_records_leave_the_score(session):
+    subjects = hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    s2 = subjects["penalised"]
+    serious = session.scalar(select(Record).where(Record.subject_id == s2.id, Record.severity == "serious"))
+    from xinyong.workflows.clock import now
+
+    serious.repaired_at = now()
+    serious.updated_at = now()
+    session.commit()
+    service.run_scoring(session, as_of=AS_OF)
+    session.commit()
+    assert session.get(RatingScore, s2.id).score == 678 + 100
+
+
+@pytest.mark.parametrize("rule", ["exclude"])
+def test_model_rule_for_records_under_objection(session, tmp_path, monkeypatch, rule):
+    from xinyong.rating.scorecard import DEFAULT_MODEL
+
+    text = DEFAULT_MODEL.read_text(encoding="utf-8").replace("under_objection: count", f"under_objection: {rule}")
+    text = text.replace('version: "2026.1"', 'version: "2026.1-x"')
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("XINYONG_RATING_MODEL_FILE", str(path))
+    subjects = hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    session.commit()
+    sc = session.get(RatingScore, subjects["rules"].id)
+    assert sc.score == 790 + 30 and sc.model_version == "2026.1-x"

@@ -3,8 +3,6 @@ and repair, expiry of list entries, rewards and punishments together, storage an
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import UTC, date, datetime
 
 import pytest
@@ -124,33 +122,27 @@ def test_repaired_and_withdrawn_records_do_not_trigger(city):
     assert codes(check(city, "penalised", "government_procurement")) == set()
 
 
-def test_grade_triggers_match_nothing_without_rating(city):
-    try:
-        import xinyong.rating.service  # noqa: F401
-        pytest.skip("rating feature installed: the integrator's end-to-end test covers grades")
-    except ImportError:
-        pass
-    assert codes(check(city, "clean", "routine_supervision", dept="market_regulation")) == set()
+def test_grade_triggers_follow_the_real_rating(city):
+    """Grades come from a real scoring run (xinyong.rating); each grade-triggered measure applies
+    exactly to the subjects whose stored grade it names, and names that grade as its trigger."""
+    from xinyong.rating.service import grades_for, run_scoring
 
-
-def test_grade_triggers_use_rating_grades_when_available(city, monkeypatch):
-    """The rating feature's function (not yet merged) is stood in for by its documented signature."""
-    calls = []
-
-    def grades_for(session, subject_ids):
-        calls.append(list(subject_ids))
-        return {city.subjects["clean"]: "A", city.subjects["penalised"]: "D"}
-
-    pkg = types.ModuleType("xinyong.rating")
-    mod = types.ModuleType("xinyong.rating.service")
-    mod.grades_for = grades_for
-    monkeypatch.setitem(sys.modules, "xinyong.rating", pkg)
-    monkeypatch.setitem(sys.modules, "xinyong.rating.service", mod)
-    assert "grade_a_reduced_inspection" in codes(check(city, "clean", "routine_supervision", dept="market_regulation"))
-    d = check(city, "penalised", "routine_supervision", dept="market_regulation")
-    assert "grade_d_supervision" in codes(d)
-    assert d["measures"][0]["triggers"] == [{"type": "grade", "type_label": "信用评价等级", "grade": "D"}]
-    assert calls  # one call per check, with the subject ids
+    with session_scope(city.url) as s:
+        run_scoring(s, full=True, as_of=TODAY)
+    with session_scope(city.url) as s:
+        grades = grades_for(s, list(city.subjects.values()))
+    assert set(grades) == set(city.subjects.values())
+    assert len(set(grades.values())) >= 2  # the city spreads over more than one grade
+    for who, sid in city.subjects.items():
+        grade = grades[sid]
+        r = check(city, who, "routine_supervision", dept="market_regulation")
+        assert ("grade_a_reduced_inspection" in codes(r)) == (grade == "A"), (who, grade)
+        assert ("grade_d_supervision" in codes(r)) == (grade == "D"), (who, grade)
+        fiscal = check(city, who, "fiscal_support")
+        assert ("grade_cd_fiscal_strict" in codes(fiscal)) == (grade in ("C", "D")), (who, grade)
+        for m in r["measures"] + fiscal["measures"]:
+            if m["code"].startswith("grade_"):
+                assert m["triggers"] == [{"type": "grade", "type_label": "信用评价等级", "grade": grade}]
 
 
 def test_checks_are_stored_and_audited(city):

@@ -32,6 +32,7 @@ from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound
 from xinyong.intake.models import Record
 from xinyong.publication import in_force_clause
+from xinyong.rating.service import grades_for
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import resolve_subject
 from xinyong.workflows import clock
@@ -95,12 +96,8 @@ def in_values(session: Session, column: Any, values: list[Any]) -> Any:
 
 
 def _grades(session: Session, subject_ids: list[int]) -> dict[int, str]:
-    """Rating grades, from ``xinyong.rating`` once that feature is installed; none until then."""
-    try:
-        from xinyong.rating.service import grades_for  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
-    return grades_for(session, subject_ids) or {}
+    """Current rating grades (xinyong.rating), for grade triggers."""
+    return grades_for(session, subject_ids)
 
 
 def _iso(d: date | None) -> str | None:

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from xinyong.accounts.access import current_actor, render_error_page
-from xinyong.accounts.pages import templates
 from xinyong.config import get_settings
 from xinyong.errors import InvalidInput, XinyongError
+from xinyong.portal.templating import templates
 from xinyong.web.security import PRELOGIN_COOKIE, form_csrf_token, set_cookie
 
 from . import objections, repair

@@ -127,3 +127,27 @@ def test_scenario_report_only_named_categories(city):
     assert any("招标投标" in n for n in bidding.content["notes"])
     commendation = issue(city, city.uscc, "scenario", scenario="commendation")
     assert [s["category"] for s in commendation.content["sections"]] == ["行政管理信息", "诚实守信相关荣誉"]
+
+
+def test_rating_section_full_explanation_in_own_report_grade_only_when_published(city, monkeypatch):
+    from xinyong.rating.service import explain, run_scoring
+    from xinyong.subjects.service import resolve_subject
+
+    before = issue(city, city.uscc, "full").content
+    assert before["rating"] == {"scored": False, "message": before["rating"]["message"]}
+    assert "尚未参与评价" in before["rating"]["message"]
+    with session_scope(city.url) as s:
+        run_scoring(s, full=True)
+        sid = resolve_subject(s, city.uscc).id
+        ex = explain(s, sid, detail=False)
+    full = issue(city, city.uscc, "full").content["rating"]
+    assert full["score"] == ex["score"] and full["grade"] == ex["grade"] and full["scored"]
+    # The explanation in the report adds up to the score exactly.
+    assert full["base"] + sum(f["points"] for f in full["factors"]) == full["score"]
+    assert [f["name"] for f in full["factors"]] == [f["name"] for f in ex["factors"]]
+    # The public report shows no grade unless the deployment publishes grades, and then no factors.
+    assert "rating" not in issue(city, city.uscc).content
+    monkeypatch.setenv("XINYONG_RATING_PUBLISH_GRADES", "1")
+    public = issue(city, city.uscc).content["rating"]
+    assert public["grade"] == ex["grade"] and "factors" not in public
+    assert "rating" not in issue(city, city.person_id).content  # never a natural person's grade

@@ -171,3 +171,18 @@ def test_font_fallback_when_fpdf2_internals_change(city, tmp_path, monkeypatch):
     data = rep.render("pdf", cached=False)
     assert verify_bytes(data, published_keyset()).ok
     assert COMPANY in "".join(pdf_text(data, tmp_path).split())
+
+
+def test_own_report_pdf_and_html_show_the_rating_explanation(city, tmp_path):
+    from xinyong.db.engine import session_scope
+    from xinyong.rating.service import run_scoring
+
+    with session_scope(city.url) as s:
+        run_scoring(s, full=True)
+    rep = issue(city, city.uscc, "full")
+    rating = rep.content["rating"]
+    for rendered in ("".join(pdf_text(rep.render("pdf"), tmp_path).split()),
+                     "".join(rep.render("html").decode("utf-8").split())):
+        assert "公共信用综合评价" in rendered and f"{rating['grade']}（{rating['grade_label']}）" in rendered
+        for f in rating["factors"]:
+            assert f["name"] in rendered

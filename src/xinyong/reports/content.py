@@ -252,6 +252,27 @@ def _access_history(session: Session, subject_id: int, catalogue: Catalogue) -> 
     return {"total": page["total"], "shown": len(items), "items": items}
 
 
+def _rating(session: Session, subject: Subject, *, full: bool) -> dict[str, Any] | None:
+    """The evaluation section: the whole explanation in the subject's own report; elsewhere the
+    grade only where the deployment publishes grades (never a natural person's)."""
+    from xinyong.rating.service import explain, public_grade
+
+    if not full:
+        shown = public_grade(session, subject.id)
+        if shown is None:
+            return None
+    ex = explain(session, subject.id, detail=False)
+    if not ex["scored"]:
+        return {"scored": False, "message": ex["message"]} if full else None
+    out: dict[str, Any] = {"scored": True, "score": ex["score"], "grade": ex["grade"],
+                           "grade_label": ex["grade_label"], "model_version": ex["model_version"],
+                           "as_of": ex["as_of"]}
+    if full:
+        out["base"] = ex["base"]
+        out["factors"] = [{"name": f["name"], "points": f["points"], "rule": f["rule"]} for f in ex["factors"]]
+    return out
+
+
 def build_data(session: Session, subject: Subject, kind: str, *, scenario: Scenario | None = None,
                today: date | None = None, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """The data part of a report (no number, no time): equal data means an equal dict."""
@@ -325,6 +346,9 @@ def build_data(session: Session, subject: Subject, kind: str, *, scenario: Scena
         "scenario": ({"code": scenario.code, "name": scenario.name, "description": scenario.description,
                       "basis": list(scenario.basis)} if scenario else None),
     }
+    rating = _rating(session, subject, full=full)
+    if rating is not None:
+        data["rating"] = rating
     if full:
         data["access_history"] = _access_history(session, subject.id, catalogue)
     return data

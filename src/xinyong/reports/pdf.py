@@ -449,6 +449,20 @@ def _layout(pdf: _ReportPDF, content: dict[str, Any], signature: Signature) -> N
                     pdf.kv(f["label"], f["value"])
                 pdf.ln(1.5)
 
+    if "rating" in content:
+        rating = content["rating"]
+        section("公共信用综合评价")
+        if not rating["scored"]:
+            pdf.paragraph(rating["message"])
+        else:
+            pdf.kv("评价等级", f"{rating['grade']}（{rating['grade_label']}）")
+            pdf.kv("评价得分", str(rating["score"]))
+            pdf.kv("评价模型", f"{rating['model_version']}，评价日 {china_date(rating['as_of'])}")
+            if "factors" in rating:
+                pdf.kv("基础分", str(rating["base"]), label_w=38)
+                for f in rating["factors"]:
+                    pdf.kv(f["name"], f"{f['points']:+d}　{f['rule']}", label_w=38)
+
     if "access_history" in content:
         history = content["access_history"]
         section("查询记录")

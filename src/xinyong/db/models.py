@@ -49,3 +49,6 @@ __all__ = [
 from xinyong.indicators.models import IndicatorSnapshot, IndicatorValue
 
 __all__ += ["IndicatorSnapshot", "IndicatorValue"]
+from xinyong.exchange.models import Delivery, ExchangeChange, ExchangePending, ImportedPackage, Peer, Subscription
+
+__all__ += ["Delivery", "ExchangeChange", "ExchangePending", "ImportedPackage", "Peer", "Subscription"]

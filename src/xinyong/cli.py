@@ -16,6 +16,7 @@ from xinyong.catalogue.cli import app as catalogue_app
 from xinyong.config import get_settings
 from xinyong.departments.cli import app as departments_app
 from xinyong.errors import XinyongError
+from xinyong.exchange.cli import exchange_app
 from xinyong.identity.cli import app as codes_app
 from xinyong.indicators.cli import app as indicators_app
 from xinyong.intake.cli import app as intake_app
@@ -44,6 +45,7 @@ app.command("tick")(tick_command)
 app.command("scheduler")(scheduler_command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(exchange_app, name="exchange")
 console = Console()
 log = logging.getLogger("xinyong.cli")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -182,12 +182,15 @@ def present_values(res: Resource, data: dict[str, Any] | None, personal_enc: byt
     return out
 
 
-def subject_summary(subject: Subject | None) -> dict[str, Any] | None:
+_NAME_FIELD = Field(code="name", label="姓名", personal=True)
+
+
+def subject_summary(subject: Any) -> dict[str, Any] | None:
     if subject is None:
         return None
     person = subject.kind == "natural_person"
     return {"id": subject.id, "kind": subject.kind,
-            "name": mask_value(Field(code="name", label="姓名", personal=True), subject.name) if person else subject.name,
+            "name": mask_value(_NAME_FIELD, subject.name) if person else subject.name,
             "uscc": subject.uscc, "citizen_id": subject.citizen_id_masked if person else None,
             "region": subject.region}
 
@@ -207,20 +210,37 @@ class Page:
 
 
 def fetch_changes(session: Session, since: int, *, resources: list[str] | None, limit: int,
-                  subject_kinds: list[str] | None = None) -> tuple[list[ExchangeChange], bool]:
-    """Changes after ``since`` in order (one more than ``limit`` tells whether there are more)."""
-    stmt = select(ExchangeChange).where(ExchangeChange.seq > since)
+                  subject_kinds: list[str] | None = None) -> tuple[list[Any], bool]:
+    """Changes after ``since`` in order (one more than ``limit`` tells whether there are more).
+    Plain rows (attribute access like the model), not ORM objects: pages are read often."""
+    t = ExchangeChange.__table__
+    stmt = select(t).where(t.c.seq > since)
     if resources is not None:
         if not resources:
             return [], False
-        stmt = stmt.where(ExchangeChange.resource.in_(resources))
+        stmt = stmt.where(t.c.resource.in_(resources))
     if subject_kinds:
-        stmt = stmt.join(Subject, Subject.id == ExchangeChange.subject_id).where(Subject.kind.in_(subject_kinds))
-    rows = list(session.scalars(stmt.order_by(ExchangeChange.seq).limit(limit + 1)))
+        stmt = stmt.join(Subject.__table__, Subject.__table__.c.id == t.c.subject_id).where(
+            Subject.__table__.c.kind.in_(subject_kinds))
+    rows = list(session.execute(stmt.order_by(t.c.seq).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
 
 
-def present_changes(session: Session, rows: list[ExchangeChange], *, full: bool,
+_DEPTS: dict[str, tuple[float, dict[int, str]]] = {}
+
+
+def _department_codes(session: Session) -> dict[int, str]:
+    import time
+
+    key = str(session.get_bind().url)
+    hit = _DEPTS.get(key)
+    if hit is None or time.monotonic() - hit[0] > 60:
+        hit = (time.monotonic(), {i: c for i, c in session.execute(select(Department.id, Department.code))})
+        _DEPTS[key] = hit
+    return hit[1]
+
+
+def present_changes(session: Session, rows: list[Any], *, full: bool,
                     keyring: Keyring | None = None) -> list[dict[str, Any]]:
     """The changes as a consumer gets them: set-based lookups of versions, records, subjects."""
     if not rows:
@@ -229,17 +249,23 @@ def present_changes(session: Session, rows: list[ExchangeChange], *, full: bool,
     keyring = keyring or (get_keyring() if full else None)
     record_ids = {c.record_id for c in rows if c.record_id is not None}
     pairs = {(c.record_id, c.version) for c in rows if c.record_id is not None and c.version is not None}
-    records: dict[int, Record] = {}
-    versions: dict[tuple[int, int], RecordVersion] = {}
+    records: dict[int, Any] = {}
+    versions: dict[tuple[int, int], Any] = {}
     if record_ids:
-        records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(record_ids)))}
-        vrows = session.scalars(select(RecordVersion).where(RecordVersion.record_id.in_(record_ids),
-                                                            RecordVersion.version.in_({v for _, v in pairs})))
-        versions = {(v.record_id, v.version): v for v in vrows if (v.record_id, v.version) in pairs}
+        records = {r.id: r for r in session.execute(
+            select(Record.id, Record.natural_key, Record.current_version).where(Record.id.in_(record_ids)))}
+    if pairs:
+        v = RecordVersion
+        for row in session.execute(select(v.record_id, v.version, v.status, v.reason, v.data, v.personal_enc)
+                                   .where(tuple_(v.record_id, v.version).in_(list(pairs)))):
+            versions[(row.record_id, row.version)] = row
     subject_ids = {c.subject_id for c in rows if c.subject_id is not None}
-    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(subject_ids)))} \
-        if subject_ids else {}
-    depts = {d.id: d.code for d in session.scalars(select(Department))}
+    subjects = {}
+    if subject_ids:
+        subjects = {s.id: s for s in session.execute(
+            select(Subject.id, Subject.kind, Subject.name, Subject.uscc, Subject.citizen_id_masked, Subject.region)
+            .where(Subject.id.in_(subject_ids)))}
+    depts = _department_codes(session)
     out = []
     for c in rows:
         res = cat.resources.get(c.resource)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/feed.py                           # both databases, 1,000,000 changes
     .venv/bin/python bench/feed.py --db sqlite --changes 200000
     .venv/bin/python bench/feed.py --json
+    .venv/bin/python bench/feed.py --intake-cost 200000 --repeat 3   # intake rows/s with/without the feed
 
 A fresh database per run. Subjects, records and record versions are bulk-inserted by SQL
 (generate_series on PostgreSQL, a recursive CTE on SQLite; not timed as paging). The versions go
@@ -214,14 +215,72 @@ def run(db: str, n_changes: int, page: int) -> dict:
             admin.dispose()
 
 
+# --- what the feed costs intake ---------------------------------------------------------------------
+
+
+def _drop_feed_triggers(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER exchange_feed_versions ON record_versions"))
+            conn.execute(text("DROP TRIGGER exchange_feed_window ON records"))
+        else:
+            conn.execute(text("DROP TRIGGER exchange_feed_versions"))
+            conn.execute(text("DROP TRIGGER exchange_feed_window"))
+    eng.dispose()
+
+
+def intake_cost(rows: int, dbs: list[str], repeat: int) -> list[dict]:
+    """bench/intake.py's timed ingest (first load, then an update of every row), with the feed's
+    triggers and with them dropped, on fresh databases; medians of ``repeat`` runs."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import intake as ib
+
+    work = Path(tempfile.mkdtemp(prefix="xy-bench-feedcost-"))
+    path = ib.data_file(rows, None, work)
+    out = []
+    for db in dbs:
+        figures: dict[str, list[float]] = {"with_feed": [], "without_feed": []}
+        for _ in range(repeat):
+            for mode in ("with_feed", "without_feed"):
+                url, drop = ib.new_database(db, work)
+                var = work / f"var-{uuid.uuid4().hex[:6]}"
+                var.mkdir()
+                try:
+                    ib.prepare_db(url, rows, var)
+                    if mode == "without_feed":
+                        _drop_feed_triggers(url)
+                    first = ib.run_child(url, path, var, 20_000)
+                    figures[mode].append(rows / first["seconds"])
+                finally:
+                    drop()
+        w, wo = statistics.median(figures["with_feed"]), statistics.median(figures["without_feed"])
+        out.append({"db": db, "rows": rows, "rows_per_s_with_feed": round(w), "rows_per_s_without_feed": round(wo),
+                    "slowdown_pct": round((wo - w) / wo * 100, 1), "runs": figures})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     ap.add_argument("--changes", type=int, default=1_000_000)
     ap.add_argument("--page", type=int, default=500)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--intake-cost", type=int, metavar="ROWS",
+                    help="instead: intake rows/s with and without the feed triggers (bench/intake.py's run)")
+    ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     dbs = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
+    if args.intake_cost:
+        cost = intake_cost(args.intake_cost, dbs, args.repeat)
+        if args.json:
+            print(json.dumps(cost, ensure_ascii=False, indent=2))
+        for c in cost if not args.json else []:
+            print(f"{c['db']}: {c['rows']:,} rows  with feed {c['rows_per_s_with_feed']:,} rows/s  "
+                  f"without {c['rows_per_s_without_feed']:,} rows/s  slowdown {c['slowdown_pct']}%")
+        return
     results = [run(db, args.changes, args.page) for db in dbs]
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))

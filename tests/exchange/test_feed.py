@@ -146,3 +146,20 @@ def test_concurrent_writers_and_readers_see_each_change_once(db_url):
     got.extend(c["seq"] for c in all_changes(db_url, since=cursor, limit=50))
     sequence_pending(get_engine(db_url))
     assert got == list(range(1, 42))
+
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(st.integers(min_value=0, max_value=2**62))
+def test_cursor_round_trip(seq):
+    assert decode_cursor(encode_cursor(seq)) == seq
+
+
+@given(st.text(max_size=80))
+def test_any_text_is_a_cursor_or_a_clear_refusal(value):
+    try:
+        assert decode_cursor(value) >= 0
+    except InvalidInput as exc:
+        assert "游标" in exc.message

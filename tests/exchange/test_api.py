@@ -65,6 +65,11 @@ def test_records_by_resource_page_with_dates_and_scope(client, db_url):
             break
         cursor = r.json()["next_cursor"]
     assert len(seen) == 4 == len(set(seen))
+    with session_scope(db_url) as s:
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "exchange.records")).all()
+        assert len(ev) == 2 and all(e.purpose_code == "routine_supervision" for e in ev)
+    r = client.get("/api/v1/exchange/records/admin_penalty", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code in (400, 403) and "事由" in r.json()["error"]["message"]
     r = client.get("/api/v1/exchange/records/admin_penalty", headers=headers(key),
                    params={"from": "2026-05-01", "to": "2026-12-31"})
     assert [x["data"]["decision_no"] for x in r.json()["records"]] == ["佛市监罚〔2026〕500号"]

@@ -34,12 +34,15 @@ def subject_file(identifier: str, session: DbSession,
 
 @router.get("/api/v1/exchange/records/{resource}", summary="按资源查询记录", responses=ERROR_RESPONSES)
 def records(resource: str, session: DbSession,
-            actor: Annotated[Actor, Depends(require_access(resource_param="resource", action="exchange.records"))],
+            actor: Annotated[Actor, Depends(require_access(resource_param="resource", disclosure="government",
+                                                                    action="exchange.records"))],
             date_from: Annotated[date | None, Query(alias="from", description="主日期起（含）")] = None,
             date_to: Annotated[date | None, Query(alias="to", description="主日期止（含）")] = None,
             cursor: Annotated[str | None, Query(max_length=100, description="上一页的 next_cursor")] = None,
             limit: Annotated[int, Query(ge=1, le=query.MAX_RECORD_PAGE)] = query.RECORD_PAGE) -> dict:
-    """A resource's records by main date, in a stable order; page with ``next_cursor``."""
+    """A resource's records by main date, in a stable order; page with ``next_cursor``. Always
+    at government clearance (non-public fields, masked personal fields): a purpose is required
+    and every call is audited, whatever the resource's own disclosure class."""
     return query.records_page(session, actor, resource, date_from=date_from, date_to=date_to, cursor=cursor,
                               limit=limit)
 

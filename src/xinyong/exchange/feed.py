@@ -85,6 +85,7 @@ SELECT base.last + row_number() OVER (ORDER BY m.id), m.kind, COALESCE(m.resourc
        m.version, COALESCE(m.subject_id, r.subject_id), COALESCE(m.department_id, r.department_id), m.tombstone,
        m.ref_id, m.occurred_at
 FROM moved m CROSS JOIN base LEFT JOIN records r ON r.id = m.record_id
+WHERE COALESCE(m.resource, r.resource) IS NOT NULL  -- a version without its record is never a change
 """
 
 

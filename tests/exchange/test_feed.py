@@ -163,3 +163,34 @@ def test_any_text_is_a_cursor_or_a_clear_refusal(value):
         assert decode_cursor(value) >= 0
     except InvalidInput as exc:
         assert "游标" in exc.message
+
+
+def test_list_entry_added_then_removed_appears_as_a_tombstone(db_url, monkeypatch):
+    """A black-list entry: published (a record version) and taken off at expiry (a tombstone)."""
+    from tests.workflows.conftest import actor_for
+    from xinyong.workflows import determinations
+    from xinyong.workflows.tick import run_tick
+
+    for k, v in (("XINYONG_ARGON2_TIME_COST", "1"), ("XINYONG_ARGON2_MEMORY_COST", "8"),
+                 ("XINYONG_ARGON2_PARALLELISM", "1")):
+        monkeypatch.setenv(k, v)
+    codes = seed_platform(db_url, companies=1, per_company=1)
+    dept = actor_for(db_url, "yjj", "dept_submitter", dept="emergency")
+    with session_scope(db_url) as s:
+        d = determinations.propose_determination(
+            s, dept, resource="safety_production_blacklist", subject=codes[0], facts="发生较大生产安全事故，负有责任。",
+            basis="《安全生产严重失信主体名单管理办法》第六条",
+            data={"dishonest_facts": "发生较大生产安全事故", "penalty_decision_no": "佛应急罚〔2026〕8号",
+                  "decision_no": "佛应急失信〔2026〕1号", "decision_authority": "佛山市应急管理局", "status": "列入"},
+            today=date(2026, 11, 1))
+        determinations.advance_determination(s, dept, d["id"], "notify", today=date(2026, 11, 1))
+        determinations.advance_determination(s, dept, d["id"], "decide", decision_no="佛应急失信〔2026〕1号",
+                                             reason="事实清楚，证据确凿。", valid_until=date(2027, 10, 31),
+                                             today=date(2026, 11, 9))
+        determinations.advance_determination(s, dept, d["id"], "publish", today=date(2026, 11, 9))
+    with session_scope(db_url) as s:
+        run_tick(s, date(2027, 11, 1))
+    changes = all_changes(db_url, resources=["safety_production_blacklist"])
+    assert [c["type"] for c in changes] == ["record.created", "record.window_closed", "list.removed"]
+    assert changes[-1]["tombstone"] is True and changes[-1]["determination_id"] == d["id"]
+    assert changes[0]["record"]["id"] == changes[-1]["record"]["id"]

@@ -31,7 +31,8 @@ class ExchangeChange(Base):
     __tablename__ = "exchange_changes"
     __table_args__ = (Index("ix_exchange_changes_resource_seq", "resource", "seq"),)
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # BIGINT on PostgreSQL; the rowid on SQLite (INTEGER PRIMARY KEY), which its triggers append to.
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     # record.created | record.updated | record.withdrawn | record.repaired | record.window_closed | list.removed
     kind: Mapped[str] = mapped_column(String(32))
     resource: Mapped[str] = mapped_column(String(64))

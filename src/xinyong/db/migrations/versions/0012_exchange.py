@@ -71,14 +71,15 @@ PG_TRIGGERS = [
     """,
 ]
 
-# SQLite has one writer at a time: the next number is simply one more than the last.
-_NEXT = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM exchange_changes)"
+# SQLite has one writer at a time: the next number is simply one more than the last. ``seq`` is
+# the table's rowid there (INTEGER PRIMARY KEY), so leaving it out appends at max(seq) + 1 with no
+# separate key index to maintain.
 SQLITE_TRIGGERS = [
     f"""
     CREATE TRIGGER exchange_feed_versions AFTER INSERT ON record_versions BEGIN
-        INSERT INTO exchange_changes (seq, kind, resource, record_id, version, subject_id, department_id, tombstone,
+        INSERT INTO exchange_changes (kind, resource, record_id, version, subject_id, department_id, tombstone,
                                       occurred_at)
-        VALUES ({_NEXT}, 'record.' || NEW.change, (SELECT resource FROM records WHERE id = NEW.record_id),
+        VALUES ('record.' || NEW.change, (SELECT resource FROM records WHERE id = NEW.record_id),
                 NEW.record_id, NEW.version, NEW.subject_id, NEW.department_id, NEW.change = 'withdrawn',
                 NEW.created_at);
     END
@@ -86,18 +87,18 @@ SQLITE_TRIGGERS = [
     f"""
     CREATE TRIGGER exchange_feed_window AFTER UPDATE OF window_closed_on ON records
     WHEN OLD.window_closed_on IS NULL AND NEW.window_closed_on IS NOT NULL BEGIN
-        INSERT INTO exchange_changes (seq, kind, resource, record_id, version, subject_id, department_id, tombstone,
+        INSERT INTO exchange_changes (kind, resource, record_id, version, subject_id, department_id, tombstone,
                                       occurred_at)
-        VALUES ({_NEXT}, 'record.window_closed', NEW.resource, NEW.id, NEW.current_version, NEW.subject_id,
+        VALUES ('record.window_closed', NEW.resource, NEW.id, NEW.current_version, NEW.subject_id,
                 NEW.department_id, 0, strftime('%Y-%m-%d %H:%M:%f', 'now'));
     END
     """,
     f"""
     CREATE TRIGGER exchange_feed_lists AFTER INSERT ON workflow_events
     WHEN NEW.workflow = 'determination' AND NEW.action IN {LIST_ACTIONS} BEGIN
-        INSERT INTO exchange_changes (seq, kind, resource, record_id, version, subject_id, department_id, tombstone,
+        INSERT INTO exchange_changes (kind, resource, record_id, version, subject_id, department_id, tombstone,
                                       ref_id, occurred_at)
-        SELECT {_NEXT}, 'list.removed', d.resource, d.record_id, NULL, d.subject_id, d.department_id, 1, d.id, NEW.at
+        SELECT 'list.removed', d.resource, d.record_id, NULL, d.subject_id, d.department_id, 1, d.id, NEW.at
         FROM list_determinations d WHERE d.id = NEW.case_id;
     END
     """,
@@ -123,7 +124,7 @@ def upgrade() -> None:
     cols[1] = sa.Column("resource", sa.String(length=64), nullable=False)
     op.create_table(
         "exchange_changes",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", BigId, autoincrement=False, nullable=False),
         *cols,
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_exchange_changes")),
     )

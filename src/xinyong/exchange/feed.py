@@ -302,7 +302,10 @@ def read_page(session: Session, actor: Actor, *, since: str | None, resources: I
     position = decode_cursor(since)
     visible = readable_resources(actor, resources)
     sequence_pending(session)
-    rows, more = fetch_changes(session, position, resources=visible, limit=limit, subject_kinds=subject_kinds)
+    # Everything visible: no filter at all (the primary key alone orders and bounds the page).
+    everything = not resources and len(visible) == len(load_catalogue().resources)
+    rows, more = fetch_changes(session, position, resources=None if everything else visible, limit=limit,
+                               subject_kinds=subject_kinds)
     changes = present_changes(session, rows, full=full_clearance(actor))
     # With nothing new the cursor stays; otherwise it is the last change returned (stable and exact).
     next_seq = rows[-1].seq if rows else position

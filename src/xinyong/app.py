@@ -16,6 +16,8 @@ from xinyong.accounts.pages import router as accounts_pages_router
 from xinyong.catalogue.api import router as catalogue_router
 from xinyong.config import get_settings
 from xinyong.departments.api import router as departments_router
+from xinyong.exchange.api import router as exchange_router
+from xinyong.exchange.pages import router as exchange_pages_router
 from xinyong.indicators.api import router as indicators_router
 from xinyong.intake.api import router as intake_router
 from xinyong.measures.api import router as measures_api_router
@@ -70,6 +72,8 @@ def create_app() -> FastAPI:
     app.include_router(portal_pages_router)
     app.include_router(portal_console_router)
     app.include_router(portal_me_router)
+    app.include_router(exchange_router)
+    app.include_router(exchange_pages_router)
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(session: Annotated[Session, Depends(get_session)]) -> JSONResponse:

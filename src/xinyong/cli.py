@@ -16,6 +16,7 @@ from xinyong.catalogue.cli import app as catalogue_app
 from xinyong.config import get_settings
 from xinyong.departments.cli import app as departments_app
 from xinyong.errors import XinyongError
+from xinyong.exchange.cli import exchange_app
 from xinyong.identity.cli import app as codes_app
 from xinyong.indicators.cli import app as indicators_app
 from xinyong.intake.cli import app as intake_app
@@ -59,6 +60,7 @@ app.command("verify-backup")(verify_command)
 app.add_typer(measures_app, name="measures")
 app.command("check")(check_command)
 app.command("check-batch")(check_batch_command)
+app.add_typer(exchange_app, name="exchange")
 console = Console()
 log = logging.getLogger("xinyong.cli")
 
@@ -133,6 +135,12 @@ def serve(
 
         start_scheduler()
         console.print("内置调度器已启动：每天 01:30 运行 tick")
+        from xinyong.db.engine import get_engine
+        from xinyong.exchange.webhooks import DeliveryWorker
+
+        worker = DeliveryWorker(get_engine())
+        worker.start()
+        console.print(f"变更推送（Webhook）已启动：每 {worker.poll:g} 秒一轮")
 
     console.print(f"接口文档： http://{host}:{port}/docs")
     console.print(f"门户首页： http://{host}:{port}/")

@@ -217,6 +217,18 @@ ROUTE_POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/console/rating"): allow(ADMIN, REVIEWER, DEPT_QUERIER, page=True),
     ("GET", "/api/v1/rating/report"): allow(ADMIN, REVIEWER),
     ("GET", "/rating/report"): allow(ADMIN, REVIEWER, page=True),
+    # Sharing and exchange (共享交换, issue #10): department queries, change feed, webhooks, packages.
+    # Clearance, scopes, purpose and audit by require_access; own subscriptions by the service.
+    ("GET", "/api/v1/exchange/subjects/{identifier}"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/exchange/records/{resource}"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("POST", "/api/v1/exchange/lookup"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/changes"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("GET", "/api/v1/exchange/package"): allow(ADMIN, DEPT_QUERIER),
+    ("POST", "/api/v1/exchange/subscriptions"): allow(ADMIN, DEPT_QUERIER),
+    ("GET", "/api/v1/exchange/subscriptions"): allow(ADMIN, REVIEWER, DEPT_QUERIER),
+    ("DELETE", "/api/v1/exchange/subscriptions/{subscription_id}"): allow(ADMIN, DEPT_QUERIER),
+    ("GET", "/console/exchange"): allow(ADMIN, REVIEWER, page=True),
+    ("POST", "/console/exchange/{subscription_id}/retry"): allow(ADMIN, page=True),
 }
 
 

@@ -65,3 +65,6 @@ from xinyong.rating.models import (
 
 __all__ += ["InspectionDraw", "InspectionItem", "InspectionPopulation", "RatingDirty", "RatingFactor",
             "RatingHistory", "RatingRun", "RatingScore"]
+from xinyong.exchange.models import Delivery, ExchangeChange, ExchangePending, ImportedPackage, Peer, Subscription
+
+__all__ += ["Delivery", "ExchangeChange", "ExchangePending", "ImportedPackage", "Peer", "Subscription"]

@@ -9,8 +9,8 @@ Set up (not timed): a fresh PostgreSQL database, `xinyong init`, a synthetic cit
 `xinyong serve --workers N`. The mix, by request:
 
 * 80% public: search page (40%) and a subject's public profile page (40%);
-* 10% checks: a department asks for a signed bidding-scenario report of a subject (`POST
-  /api/v1/reports`, purpose declared) — what a department does before a business step;
+* 10% checks: a department asks which joint rewards and punishments apply to a bidder
+  (`POST /api/v1/checks`, scenario 招标投标) — what a department does before a business step;
 * 5% intake: a department submits 10 penalty rows as JSON (`POST /api/v1/intake/admin_penalty`);
 * 5% workflow actions: a member of the public files an objection to a public record.
 
@@ -139,8 +139,8 @@ async def run_load(base: str, data: dict, duration: float, concurrency: int, see
         if kind == "profile":
             return await client.get(f"/subjects/{uscc}")
         if kind == "check":
-            return await client.post("/api/v1/reports", headers=q_headers,
-                                     json={"subject": uscc, "kind": "scenario", "scenario": "bidding", "format": "json"})
+            return await client.post("/api/v1/checks", headers=q_headers,
+                                     json={"subject": uscc, "scenario": "bidding", "department": "market_regulation"})
         if kind == "intake":
             return await client.post("/api/v1/intake/admin_penalty", headers=s_headers,
                                      json={"rows": penalty_rows(rng, data["orgs"], 10)})

@@ -25,7 +25,6 @@ reported, never hidden. The machine's core count is printed with the figures.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -33,17 +32,15 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
+
+from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
 BUDGETS = {"in_process_p99_ms": 10, "http_p99_ms": 30, "batch_100k_s": 60}
 SCENARIOS = ["government_procurement", "bidding", "fiscal_support", "admin_licensing", "routine_supervision",
              "honours_selection"]
@@ -77,7 +74,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
             SELECT CASE WHEN i % 10 < 7 THEN 'legal_entity' ELSE 'individual_business' END,
                    CASE WHEN i % 10 < 7 THEN 'enterprise' END, 'bench-' || i, 'bench-' || i, '440604', true, '存续',
                    now(), now()
-            FROM generate_series(1, :n) AS i"""), {"n": n_subjects})
+            FROM generate_series(1, CAST(:n AS int)) AS i"""), {"n": n_subjects})
         lo = conn.execute(text("SELECT min(id) FROM subjects")).scalar()
         conn.execute(text("""
             INSERT INTO subject_identifiers (subject_id, scheme, value, source, created_at, updated_at)
@@ -101,7 +98,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
                 FROM (SELECT i, (CAST(:res AS text[]))[1 + (i * 31) % :nr] AS res,
                              (CAST(:depts AS int[]))[1 + i % :nd] AS dept,
                              date '2023-01-01' + (i % 1400) AS d
-                      FROM generate_series(:a, :b) AS i) s"""),
+                      FROM generate_series(CAST(:a AS int), CAST(:b AS int)) AS i) s"""),
                 {"lo": lo, "ns": n_subjects, "res": weighted, "nr": len(weighted), "depts": dept_ids,
                  "nd": len(dept_ids), "a": start + 1, "b": min(n_records, start + step)})
             print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
@@ -232,26 +229,7 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
 
 
 def run(db: str, n_records: int, n_subjects: int, n_checks: int, n_http: int, batch: int, workers: int) -> dict:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING", XINYONG_TODAY="2026-11-01")
-    tmp = Path(tempfile.mkdtemp(prefix="xy-bench-checks-"))
-    os.environ["XINYONG_VAR_DIR"] = str(tmp)
-    admin = None
-    if db == "postgresql":
-        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["XINYONG_DATABASE_URL"] = url
-    from xinyong.config import reset_settings
-
-    reset_settings()
-    try:
+    with fresh_database(db, "checks", XINYONG_TODAY="2026-11-01") as (url, tmp):
         from xinyong.accounts.actor import Actor
         from xinyong.accounts.clients import create_client
         from xinyong.db.engine import dispose_all, session_scope
@@ -318,14 +296,6 @@ def run(db: str, n_records: int, n_subjects: int, n_checks: int, n_http: int, ba
                 "batch_100k": batch_s * 100_000 / max(1, batch) <= BUDGETS["batch_100k_s"] if batch >= 100_000
                 else None},
         }
-    finally:
-        from xinyong.db.engine import dispose_all
-
-        dispose_all()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def main() -> None:

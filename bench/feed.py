@@ -22,9 +22,7 @@ resource. Budget: p99 ≤ 100 ms per page. A miss is reported, never hidden.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import random
 import statistics
 import sys
@@ -33,11 +31,11 @@ import time
 import uuid
 from pathlib import Path
 
+from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
 BUDGET_MS = 100.0
 VERSIONS_PER_RECORD = 5
 RESOURCES = ["admin_penalty", "admin_license", "business_abnormality", "tax_credit_ratings", "honours"]
@@ -57,7 +55,7 @@ def _load_pg(url: str, n_changes: int) -> dict[str, float]:
         conn.execute(text("""
             INSERT INTO subjects (kind, name, name_norm, uscc, region, verified, created_at, updated_at)
             SELECT 'legal_entity', 'bench-' || i, 'bench-' || i, lpad(i::text, 18, '0'), '440604', true, now(), now()
-            FROM generate_series(1, :n) AS i"""), {"n": n_subjects})
+            FROM generate_series(1, CAST(:n AS int)) AS i"""), {"n": n_subjects})
         conn.execute(text(f"""
             INSERT INTO records (id, resource, natural_key_hash, natural_key, subject_id, department_id,
                                  current_version, status, main_date, content_hash, data, created_at, updated_at,
@@ -66,7 +64,7 @@ def _load_pg(url: str, n_changes: int) -> dict[str, float]:
                    {VERSIONS_PER_RECORD}, 'active', date '2025-01-01' + (i % 600), md5(i::text),
                    json_build_object('decision_no', 'BENCH-' || i, 'fine_amount', (i % 90000)::text),
                    now(), now(), true, false
-            FROM generate_series(1, :n) AS i"""), {"n": n_records, "ns": n_subjects})
+            FROM generate_series(1, CAST(:n AS int)) AS i"""), {"n": n_records, "ns": n_subjects})
         conn.execute(text("SELECT setval(pg_get_serial_sequence('records', 'id'), :n)"), {"n": n_records})
     t0 = time.perf_counter()
     for v in range(1, VERSIONS_PER_RECORD + 1):
@@ -162,27 +160,7 @@ def _page_through(url: str, page: int, resources: list[str] | None, max_pages: i
 
 
 def run(db: str, n_changes: int, page: int) -> dict:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING")
-    tmp = Path(tempfile.mkdtemp(prefix="xy-bench-feed-"))
-    os.environ["XINYONG_VAR_DIR"] = str(tmp)
-    admin = None
-    name = None
-    if db == "postgresql":
-        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["XINYONG_DATABASE_URL"] = url
-    from xinyong.config import reset_settings
-
-    reset_settings()
-    try:
+    with fresh_database(db, "feed") as (url, tmp):
         from xinyong.db.engine import session_scope
         from xinyong.db.migrate import upgrade
         from xinyong.departments.service import seed_departments
@@ -205,14 +183,6 @@ def run(db: str, n_changes: int, page: int) -> dict:
                 "within_budget": full["p99_ms"] <= BUDGET_MS and one["p99_ms"] <= BUDGET_MS,
                 "stable": full["complete"] and full["ordered_no_dupes"] and full["same_cursor_same_page"]
                 and one["ordered_no_dupes"] and one["same_cursor_same_page"]}
-    finally:
-        from xinyong.db.engine import dispose_all
-
-        dispose_all()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 # --- what the feed costs intake ---------------------------------------------------------------------

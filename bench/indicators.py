@@ -23,21 +23,17 @@ extrapolated. Nothing here is tuned to pass: a miss is reported.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
+
+from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
 BUDGET_MS = 300
 PASSWORD = "Bench-Password-42"
 
@@ -70,7 +66,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
                    (ARRAY['440604','440605','440606','440607','440608'])[1 + i % 5], true,
                    CASE WHEN i % 10 < 9 THEN (CASE WHEN i % 17 = 0 THEN '注销' ELSE '存续' END) END,
                    now() - ((i % 900) * interval '1 day'), now()
-            FROM generate_series(1, :n) AS i"""), {"n": n_subjects})
+            FROM generate_series(1, CAST(:n AS int)) AS i"""), {"n": n_subjects})
         lo = conn.execute(text("SELECT min(id) FROM subjects")).scalar()
         step = 1_000_000
         for start in range(0, n_records, step):
@@ -86,7 +82,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
                              (CAST(:depts AS int[]))[1 + i % :nd] AS dept,
                              date '2023-01-01' + (i % 1400) AS d,
                              (CAST(:res AS text[]))[1 + (i * 31) % :nr] = ANY(CAST(:dp AS text[])) AS dp
-                      FROM generate_series(:a, :b) AS i) s"""),
+                      FROM generate_series(CAST(:a AS int), CAST(:b AS int)) AS i) s"""),
                 {"lo": lo, "ns": n_subjects, "res": weighted, "nr": len(weighted), "depts": dept_ids,
                  "nd": len(dept_ids), "dp": sorted(dp), "a": start + 1, "b": min(n_records, start + step)})
             print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
@@ -178,27 +174,7 @@ def _timed(client, path: str, n: int) -> dict[str, float]:
 
 
 def run(db: str, n_records: int, n_subjects: int, n_requests: int) -> dict:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING",
-                      XINYONG_ARGON2_TIME_COST="1", XINYONG_ARGON2_MEMORY_COST="8", XINYONG_ARGON2_PARALLELISM="1")
-    tmp = Path(tempfile.mkdtemp(prefix="xy-bench-ind-"))
-    os.environ["XINYONG_VAR_DIR"] = str(tmp)
-    admin = None
-    if db == "postgresql":
-        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["XINYONG_DATABASE_URL"] = url
-    from xinyong.config import reset_settings
-
-    reset_settings()
-    try:
+    with fresh_database(db, "ind", XINYONG_ARGON2_TIME_COST="1", XINYONG_ARGON2_MEMORY_COST="8", XINYONG_ARGON2_PARALLELISM="1") as (url, tmp):
         from fastapi.testclient import TestClient
 
         from xinyong.accounts.actor import Actor
@@ -251,14 +227,6 @@ def run(db: str, n_records: int, n_subjects: int, n_requests: int) -> dict:
             "dashboard_p95_ms": pages["dashboard"]["p95_ms"], "budget_ms": BUDGET_MS,
             "dashboard_within_budget": pages["dashboard"]["p95_ms"] <= BUDGET_MS,
         }
-    finally:
-        from xinyong.db.engine import dispose_all
-
-        dispose_all()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def main() -> None:

@@ -31,22 +31,18 @@ At 100,000 / 1,000,000: SQLite full 3.1 s, incremental 1.2 s; PostgreSQL 5.2 s a
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
+
+from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
 BUDGET = {"full_s": 60.0, "incremental_s": 5.0, "peak_rss_mb": 2048.0}
 AS_OF = date(2026, 6, 30)
 # A city's mix: licences dominate; the model's resources in proportion.
@@ -68,7 +64,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
             INSERT INTO subjects (kind, name, name_norm, region, legal_rep, verified, created_at, updated_at)
             SELECT CASE WHEN i % 10 < 9 THEN 'legal_entity' ELSE 'natural_person' END, 'bench-' || i, 'bench-' || i,
                    '440604', CASE WHEN i % 3 > 0 THEN '甲' END, true, timestamptz '2026-01-01', timestamptz '2026-01-01'
-            FROM generate_series(1, :n) AS i"""), {"n": n_subjects})
+            FROM generate_series(1, CAST(:n AS bigint)) AS i"""), {"n": n_subjects})
         lo = conn.execute(text("SELECT min(id) FROM subjects")).scalar()
         step = 1_000_000
         for start in range(0, n_records, step):
@@ -141,26 +137,7 @@ def _rss_mb() -> float:
 
 
 def run(db: str, n_subjects: int, n_records: int) -> dict:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING")
-    tmp = Path(tempfile.mkdtemp(prefix="xy-bench-rating-"))
-    os.environ["XINYONG_VAR_DIR"] = str(tmp)
-    admin = name = None
-    if db == "postgresql":
-        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["XINYONG_DATABASE_URL"] = url
-    from xinyong.config import reset_settings
-
-    reset_settings()
-    try:
+    with fresh_database(db, "rating") as (url, tmp):
         from xinyong.db.engine import dispose_all, session_scope
         from xinyong.db.migrate import upgrade
         from xinyong.rating.service import run_scoring
@@ -206,14 +183,6 @@ def run(db: str, n_subjects: int, n_records: int) -> dict:
                                 "incremental": out["incremental_s"] <= BUDGET["incremental_s"],
                                 "peak_rss": rss <= BUDGET["peak_rss_mb"]}
         return out
-    finally:
-        from xinyong.db.engine import dispose_all
-
-        dispose_all()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def main() -> None:

@@ -1,0 +1,52 @@
+"""A fresh, empty database for one benchmark run (shared by the bench scripts).
+
+PostgreSQL: a new database on ``XINYONG_BENCH_PG_URL``'s server, dropped afterwards; SQLite: a
+file in a new temporary var dir. The ``XINYONG_`` environment points at it for the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_ADMIN_URL = os.environ.get("XINYONG_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BENCH_SECRET = base64.urlsafe_b64encode(b"bench-only-key-not-a-secret-0000").decode()
+
+
+@contextmanager
+def fresh_database(db: str, prefix: str, **env: str) -> Iterator[tuple[str, Path]]:
+    """(database URL, var dir) of a new empty database of kind ``db`` (not yet migrated)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    os.environ.update(XINYONG_SECRET_KEY=BENCH_SECRET, XINYONG_LOG_LEVEL="WARNING", **env)
+    tmp = Path(tempfile.mkdtemp(prefix=f"xy-bench-{prefix}-"))
+    os.environ["XINYONG_VAR_DIR"] = str(tmp)
+    admin = name = None
+    if db == "postgresql":
+        name = f"xinyong_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ["XINYONG_DATABASE_URL"] = url
+    from xinyong.config import reset_settings
+
+    reset_settings()
+    try:
+        yield url, tmp
+    finally:
+        from xinyong.db.engine import dispose_all
+
+        dispose_all()
+        if admin is not None:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()

@@ -22,9 +22,31 @@
              label: { formatter: "目标 " + fmt(d.unit, d.target) }, data: [{ yAxis: d.target }] };
   }
   var charts = [];
+  var pending = 0, created = false, readySet = false;
+
+  // data-charts-ready is set once every chart has drawn its first frame and finished its
+  // animation, so that what a script or a test clicks is what the reader sees.
+  function markReady() {
+    if (readySet) return;
+    readySet = true;
+    document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+  }
+  function make(el) {
+    var chart = echarts.init(el, null, { renderer: "canvas" });
+    var done = false;
+    pending += 1;
+    chart.on("finished", function () {
+      if (done) return;
+      done = true;
+      pending -= 1;
+      if (created && pending === 0) markReady();
+    });
+    charts.push(chart);
+    return chart;
+  }
 
   function spark(el, d) {
-    var chart = echarts.init(el, null, { renderer: "canvas" });
+    var chart = make(el);
     chart.setOption({
       animation: false, grid: { left: 2, right: 2, top: 4, bottom: 2 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt(d.unit, v); } },
@@ -33,11 +55,10 @@
       series: [{ type: "line", showSymbol: false, data: d.trend.map(function (t) { return t.value; }),
                  areaStyle: { opacity: 0.15 }, markLine: targetLine(d) }]
     });
-    charts.push(chart);
   }
 
   function trendChart(el, d) {
-    var chart = echarts.init(el, null, { renderer: "canvas" });
+    var chart = make(el);
     chart.setOption({
       tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt(d.unit, v); } },
       grid: { left: 60, right: 70, top: 30, bottom: 40 },
@@ -46,7 +67,6 @@
       series: [{ type: "line", name: "数值", showSymbol: true, data: d.trend.map(function (t) { return t.value; }),
                  markLine: targetLine(d) }]
     });
-    charts.push(chart);
   }
 
   function focusRow(dim, index) {
@@ -60,7 +80,7 @@
     var items = (d.breakdowns[dim] || []).slice(0, 40);
     // One band per group: a few groups give a short chart, forty a tall one.
     el.style.height = Math.max(140, 34 * items.length + 60) + "px";
-    var chart = echarts.init(el, null, { renderer: "canvas" });
+    var chart = make(el);
     chart.setOption({
       tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt(d.unit, v); } },
       grid: { left: 150, right: 70, top: 20, bottom: 30 },
@@ -73,7 +93,6 @@
     });
     // Drill-down: a bar picks out its row in the table below.
     chart.on("click", function (p) { focusRow(dim, p.dataIndex); });
-    charts.push(chart);
   }
 
   function init() {
@@ -88,7 +107,9 @@
       if (dim === "month") trendChart(el, data); else barChart(el, dim, data);
     });
     window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
-    document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+    created = true;
+    if (pending === 0) markReady();
+    setTimeout(markReady, 5000);  // a chart that cannot draw (hidden) must not hold the page back
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

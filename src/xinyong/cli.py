@@ -196,12 +196,25 @@ def demo(
     from xinyong.db.engine import get_engine
     from xinyong.intake.service import ingest_city
 
+    # The progress bar stands for the per-batch INFO lines here (the server still logs them).
+    intake_log = logging.getLogger("xinyong.intake")
+    level = intake_log.level
+    intake_log.setLevel(logging.WARNING)
     with Progress(transient=True) as bar:
         task = bar.add_task("归集部门文件", total=len(manifest["files"]))
         batches = ingest_city(get_engine(), city_dir, actor=Actor.cli(),
                               progress=lambda entry, result: bar.advance(task))
+    intake_log.setLevel(level)
     console.print(f"部门文件已归集：{len(batches)} 个批次，接收 {sum(b.rows_accepted for b in batches):,} 行，"
                   f"拒收 {sum(b.rows_rejected for b in batches):,} 行")
+    from xinyong.db.engine import session_scope
+    from xinyong.rating.service import grade_counts, run_scoring
+
+    with session_scope() as session:  # grades for /me, reports, grade-triggered measures and draws
+        rated = run_scoring(session, full=True, actor=Actor.cli())
+        grades = "、".join(f"{g} 级 {n:,}" for g, n in sorted(grade_counts(session).items()))
+    console.print(f"公共信用综合评价已完成：评价 {rated.subjects_scored:,} 个主体，变化 {rated.subjects_changed:,} 个"
+                  f"（{grades}），见 /rating/model")
     from xinyong.indicators.service import refresh as refresh_indicators
 
     snap = refresh_indicators()  # the dashboard reads snapshots: compute one after intake

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import NoReturn
 
 import typer
@@ -36,3 +37,14 @@ def fail_with(exc: XinyongError, as_json: bool = False, exit_code: int = 1) -> N
 def raise_cli(exc: XinyongError) -> NoReturn:
     typer.echo(f"错误：{exc.message}", err=True)
     raise typer.Exit(2)
+
+
+def date_option(value: str | None) -> date | None:
+    """A --today / --as-of / --date value; a malformed one ends the command (exit 2) saying why."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"错误：日期格式应为 YYYY-MM-DD（如 2026-11-30），而不是“{value}”。", err=True)
+        raise typer.Exit(2) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -11,26 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xinyong.cli_support import date_option, fail_with
 from xinyong.errors import XinyongError
 
 app = typer.Typer(help="统计监测：规划指标的当前值、目标与达标状态", no_args_is_help=True)
 console = Console()
 STATUS_STYLE = {"green": "green", "amber": "yellow", "red": "red"}
-
-
-def _fail(exc: XinyongError, code: int = 1) -> None:
-    typer.echo(f"错误：{exc.message}", err=True)
-    raise typer.Exit(code)
-
-
-def _parse_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        typer.echo(f"错误：日期“{value}”格式不正确，请写成 YYYY-MM-DD。", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command("refresh")
@@ -43,13 +28,13 @@ def refresh_command(
 
     from xinyong.indicators.service import refresh
 
-    day = _parse_date(as_of)
+    day = date_option(as_of)
     try:
         with Progress(transient=True, disable=as_json) as bar:
             task = bar.add_task("计算指标", total=None)
             result = refresh(as_of=day, progress=lambda what: bar.update(task, description=f"计算 {what}"))
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -77,7 +62,7 @@ def show_command(
             snap = dashboard(session)["snapshot"]
             rows = summary(session)
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps({"snapshot": snap, "indicators": rows}, ensure_ascii=False, default=str))
         return
@@ -139,7 +124,7 @@ def export_command(
             content = (exports.league_workbook(data) if code == "league"
                        else exports.indicator_workbook(indicator_detail(session, code)))
     except XinyongError as exc:
-        _fail(exc)
+        fail_with(exc)
     out.write_bytes(content)
     console.print(f"已导出 {out}")
 
@@ -163,6 +148,6 @@ def report_command(
             m = parse_month(month) if month else data["snapshot"]["as_of"][:7]
             content = exports.monthly_report(data, m)
     except XinyongError as exc:
-        _fail(exc)
+        fail_with(exc)
     out.write_bytes(content)
     console.print(f"已生成 {m} 月报：{out}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -11,26 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xinyong.cli_support import date_option, fail_with
 from xinyong.errors import XinyongError
 
 app = typer.Typer(help="公共信用综合评价：评分、解释、评价模型", no_args_is_help=True)
 inspections_app = typer.Typer(help="分级分类监管：按信用等级“双随机”抽查、公开验证", no_args_is_help=True)
 console = Console()
-
-
-def _fail(exc: XinyongError, code: int = 1) -> None:
-    typer.echo(f"错误：{exc.message}", err=True)
-    raise typer.Exit(code)
-
-
-def _date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        typer.echo(f"错误：日期“{value}”格式不正确，请写成 YYYY-MM-DD。", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command("run")
@@ -46,7 +31,7 @@ def run_command(
     from xinyong.db.engine import session_scope
     from xinyong.rating.service import run_scoring
 
-    day = _date(as_of)
+    day = date_option(as_of)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), transient=True, disable=as_json) as bar:
@@ -58,7 +43,7 @@ def run_command(
             with session_scope() as session:
                 result = run_scoring(session, full=full, as_of=day, actor=Actor.cli(), progress=progress)
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -86,7 +71,7 @@ def explain_command(
         with session_scope() as session:
             data = explain(session, find_subject(session, subject).id)
     except XinyongError as exc:
-        _fail(exc)
+        fail_with(exc)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -115,7 +100,7 @@ def model_command(
     try:
         model = load_model(path)
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps(model.describe(), ensure_ascii=False, indent=2))
         return
@@ -140,9 +125,9 @@ def draw_command(
 
     try:
         with session_scope() as session:
-            data = draw(session, Actor.cli(), dept_code=dept, draw_date=_date(on))
+            data = draw(session, Actor.cli(), dept_code=dept, draw_date=date_option(on))
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -167,7 +152,7 @@ def verify_command(draw_id: Annotated[int, typer.Argument(help="抽查编号")],
         with session_scope() as session:
             data = verify(session, draw_id)
     except XinyongError as exc:
-        _fail(exc, 2)
+        fail_with(exc, exit_code=2)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False))
     elif data["ok"]:

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from xinyong.cli_support import date_option
 from xinyong.errors import XinyongError
 
 console = Console()
 policy_app = typer.Typer(help="信用工作流策略（公示期、办理时限、修复条件）", no_args_is_help=True)
-
-
-def _date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        typer.echo(f"错误：日期格式应为 YYYY-MM-DD（如 2026-11-30），而不是 {value!r}。", err=True)
-        raise typer.Exit(2) from None
 
 
 def tick_command(
@@ -34,7 +24,7 @@ def tick_command(
     from xinyong.workflows.tick import tick
 
     try:
-        out = tick(today=_date(today))
+        out = tick(today=date_option(today))
     except XinyongError as exc:
         typer.echo(f"错误：{exc.message}", err=True)
         raise typer.Exit(2) from None

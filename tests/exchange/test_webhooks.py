@@ -4,7 +4,6 @@ exactly once although the receiver is down, failing, and loses an acknowledgemen
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ from xinyong.intake.models import Record
 from xinyong.intake.service import ingest_rows, withdraw_record
 
 from .conftest import add_client, headers, penalty, seed_platform
+from ..live import free_port
 
 
 class Receiver:
@@ -70,11 +70,6 @@ class Receiver:
             self.server.server_close()
             self.server = None
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_receiver_down_then_failing_gets_every_change_exactly_once(client, db_url, monkeypatch):

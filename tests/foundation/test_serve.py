@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,11 +18,8 @@ from xinyong.identity.codes import generate_citizen_id
 from xinyong.logging import mask_personal_data
 from xinyong.subjects.service import SubjectIn, upsert_subjects
 
+from ..live import free_port
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_and_access_log_masking(db_url, tmp_path):
@@ -31,7 +27,7 @@ def test_serve_and_access_log_masking(db_url, tmp_path):
     cid = generate_citizen_id(random.Random(21))
     with session_scope(db_url) as s:
         upsert_subjects(s, [SubjectIn(kind="natural_person", name="赵六", citizen_id=cid)])
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "xinyong.cli", "serve", "--port", str(port)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import socket
 from email.policy import default as default_policy
 
 import pytest
@@ -24,6 +23,8 @@ from xinyong.notifications.service import (
     notify,
 )
 
+from ..live import free_port
+
 
 class Collector:
     def __init__(self) -> None:
@@ -33,11 +34,6 @@ class Collector:
         self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
         return "250 OK"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,13 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET
 
+from ..live import CHROMIUM, free_port, launch_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(NGINX).exists(),
                                 reason="nginx is not installed (make test installs it: scripts/system-packages.txt)")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -143,7 +138,7 @@ def test_nginx_tls_two_workers_postgresql(pg_database, tmp_path):
     init = subprocess.run([sys.executable, "-m", "xinyong.cli", "init", "--json"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert init.returncode == 0, init.stderr
-    app_port, http_port, https_port = _free_port(), _free_port(), _free_port()
+    app_port, http_port, https_port = free_port(), free_port(), free_port()
     crt, key = _self_signed(tmp_path)
     conf = render_site(tmp_path, http_port=http_port, https_port=https_port, app_port=app_port, crt=crt, key=key)
     check = subprocess.run([NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True)
@@ -194,8 +189,7 @@ def test_nginx_tls_two_workers_postgresql(pg_database, tmp_path):
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM,
-                                            args=["--headless", "--no-sandbox", "--disable-gpu"])
+                browser = launch_chromium(p)
                 try:
                     page = browser.new_page(ignore_https_errors=True)
                     page.goto(f"{base}/")

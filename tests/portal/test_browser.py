@@ -11,7 +11,6 @@ import csv
 import io
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,8 @@ from xinyong.config import reset_settings
 from xinyong.db.engine import session_scope
 from xinyong.departments.models import Department
 
-CHROMIUM = "/usr/bin/chromium"
+from ..live import CHROMIUM, free_port, launch_chromium
+
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (make test installs it)")
 PASSWORD = "Browser-Test-42"
@@ -39,11 +39,6 @@ def upload_entry(city) -> dict:
     manifest = json.loads((city.city_dir / "manifest.json").read_text())
     return next(e for e in manifest["files"] if e["resource"] == "admin_penalty" and e["path"].endswith(".csv"))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +60,7 @@ def server(portal_city):
                         department=upload_entry(city)["department"], password=PASSWORD)
         from xinyong.app import create_app
 
-        port = _free_port()
+        port = free_port()
         srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
                                             access_log=False))
         thread = threading.Thread(target=srv.run, daemon=True)
@@ -87,7 +82,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        b = launch_chromium(p)
         try:
             yield b
         finally:

@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -43,18 +42,13 @@ from xinyong.db.engine import dispose_all, session_scope
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 
 from .conftest import PASSWORD, actor_for, penalty
+from ..live import CHROMIUM, free_port, launch_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 COMPANY = "佛山市恒泰五金制品有限公司"
 PERSON = "欧阳明远"
 LIST = "safety_production_blacklist"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def set_today(day: str) -> None:
@@ -127,7 +121,7 @@ def site(settings_env, sqlite_template, tmp_path, monkeypatch):
     actor_for(url, "xinyongban", "reviewer")
     from xinyong.app import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -151,7 +145,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        b = launch_chromium(p)
         try:
             yield b
         finally:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from tests.workflows.conftest import actor_for
 
 from .conftest import add_client, penalty, usccs
 from .test_api import _natural_person_row
+from ..live import app_server
 
 TODAY = date(2026, 11, 20)
 
@@ -237,26 +235,10 @@ def test_county_postgresql_to_city_sqlite_by_package(platforms, tmp_path):
 
 @pytest.fixture
 def county_server(platforms):
-    import uvicorn
-
     from xinyong.app import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                        access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    try:
-        yield platforms, f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
+    with app_server(create_app()) as base:
+        yield platforms, base
 
 
 def test_city_sqlite_pulls_from_county_postgresql_over_http(county_server):

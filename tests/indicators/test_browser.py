@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import AS_OF, build_city
-from ..live import CHROMIUM, free_port, launch_chromium
+from ..live import CHROMIUM, app_server, launch_chromium
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (make system-deps)")
 
@@ -19,8 +17,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium no
 
 @pytest.fixture
 def server(settings_env, tmp_path, monkeypatch):
-    import uvicorn
-
     from xinyong.accounts.actor import Actor
     from xinyong.accounts.service import create_user
     from xinyong.config import reset_settings
@@ -40,17 +36,8 @@ def server(settings_env, tmp_path, monkeypatch):
         create_user(s, Actor.cli("pytest"), username="office", role="admin", password="Correct-Horse-42")
     from xinyong.app import create_app
 
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(timeout=10)
+    with app_server(create_app()) as base:
+        yield base
 
 
 def test_dashboard_in_browser(server, tmp_path):

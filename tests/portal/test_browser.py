@@ -11,8 +11,6 @@ import csv
 import io
 import re
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from xinyong.config import reset_settings
 from xinyong.db.engine import session_scope
 from xinyong.departments.models import Department
 
-from ..live import CHROMIUM, free_port, launch_chromium
+from ..live import CHROMIUM, app_server, launch_chromium
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (make test installs it)")
@@ -44,8 +42,6 @@ def upload_entry(city) -> dict:
 @pytest.fixture(scope="module")
 def server(portal_city):
     city = portal_city
-    import uvicorn
-
     with pytest.MonkeyPatch.context() as mp:
         apply_env(mp, city)
         for k, v in (("XINYONG_ARGON2_TIME_COST", "1"), ("XINYONG_ARGON2_MEMORY_COST", "8"),
@@ -60,20 +56,8 @@ def server(portal_city):
                         department=upload_entry(city)["department"], password=PASSWORD)
         from xinyong.app import create_app
 
-        port = free_port()
-        srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                            access_log=False))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not srv.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert srv.started, "server did not start"
-        try:
-            yield city, f"http://127.0.0.1:{port}"
-        finally:
-            srv.should_exit = True
-            thread.join(10)
+        with app_server(create_app()) as base:
+            yield city, base
     reset_settings()
 
 

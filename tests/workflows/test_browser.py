@@ -27,8 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,7 +40,7 @@ from xinyong.db.engine import dispose_all, session_scope
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 
 from .conftest import PASSWORD, actor_for, penalty
-from ..live import CHROMIUM, free_port, launch_chromium
+from ..live import CHROMIUM, app_server, launch_chromium
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 COMPANY = "佛山市恒泰五金制品有限公司"
@@ -89,8 +87,6 @@ class Site:
 def site(settings_env, sqlite_template, tmp_path, monkeypatch):
     """A fresh database (a company with a penalty, a natural person with a penalty, the accounts),
     served by uvicorn on a free port for this test."""
-    import uvicorn
-
     from xinyong.departments.service import seed_departments
     from xinyong.intake.service import ingest_rows
 
@@ -121,21 +117,11 @@ def site(settings_env, sqlite_template, tmp_path, monkeypatch):
     actor_for(url, "xinyongban", "reviewer")
     from xinyong.app import create_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
     env = {k: os.environ[k] for k in ("XINYONG_DATABASE_URL", "XINYONG_VAR_DIR", "XINYONG_SECRET_KEY")}
     try:
-        yield Site(f"http://127.0.0.1:{port}", url, uscc, citizen, env)
+        with app_server(create_app()) as base:
+            yield Site(base, url, uscc, citizen, env)
     finally:
-        server.should_exit = True
-        thread.join(10)
         dispose_all()
         reset_settings()
 

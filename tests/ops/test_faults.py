@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import TEST_SECRET
-from tests.ops.test_deploy import _free_port, _stop, _wait, pg_database  # noqa: F401 - fixture
+from tests.live import free_port
+from tests.ops.test_deploy import _stop, _wait, pg_database  # noqa: F401 - fixture
 from tests.workflows.conftest import penalty
 from xinyong.accounts.actor import Actor
 from xinyong.intake.bulkdata import write_penalty_csv
@@ -93,7 +94,7 @@ def test_database_connection_terminated_mid_intake(platform, tmp_path):
     url = env["XINYONG_DATABASE_URL"]
     db = make_url(url).database
     path = write_penalty_csv(tmp_path / "p.csv", ROWS)
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     server = _start(env, port, log)
     admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     outcome: dict = {}
@@ -164,7 +165,7 @@ def test_server_killed_mid_workflow_writes(platform, tmp_path):
         ingest_rows(s, [penalty(i, uscc) for i in range(1, 6)], "admin_penalty", "market_regulation")
     with session_scope(url) as s:
         record_ids = s.scalars(select(Record.id)).all()
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     server = _start(env, port, log)
     acknowledged: list[int] = []
     failures: list[str] = []

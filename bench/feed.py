@@ -16,7 +16,8 @@ Then, timed per page: ``xinyong.exchange.feed.read_page`` — what ``GET /api/v1
 the record and the subject) — for every page of the whole feed, ``--page`` changes each,
 following ``next_cursor``. Stability: the pages must give every sequence number exactly once, in
 order, and re-reading sampled cursors must give identical pages. A second pass filters on one
-resource. Budget: p99 ≤ 100 ms per page. A miss is reported, never hidden.
+resource. Budget: every page ≤ 100 ms (the slowest page decides; p50/p99 shown too). The paging runs after
+``xinyong.app.settle_heap()``, as the server does at startup. A miss is reported, never hidden.
 """
 
 from __future__ import annotations
@@ -173,6 +174,9 @@ def run(db: str, n_changes: int, page: int) -> dict:
         load = (_load_pg if db == "postgresql" else _load_sqlite)(url, n_changes)
         load["total_s"] = round(time.perf_counter() - t0, 1)
         print(f"[{db}] loaded {load}; paging …", file=sys.stderr, flush=True)
+        from xinyong.app import settle_heap
+
+        settle_heap()  # what the server does at startup (xinyong.app lifespan)
         full = _page_through(url, page, None, None)
         seqs = full.pop("_seqs")
         full["complete"] = seqs == list(range(1, n_changes + 1))
@@ -180,7 +184,8 @@ def run(db: str, n_changes: int, page: int) -> dict:
         one.pop("_seqs")
         return {"db": db, "changes": n_changes, "page_size": page, "load": load, "all_resources": full,
                 "one_resource": one, "budget_ms": BUDGET_MS,
-                "within_budget": full["p99_ms"] <= BUDGET_MS and one["p99_ms"] <= BUDGET_MS,
+                # The issue asks that *each* page take ≤ 100 ms: the slowest page decides.
+                "within_budget": full["max_ms"] <= BUDGET_MS and one["max_ms"] <= BUDGET_MS,
                 "stable": full["complete"] and full["ordered_no_dupes"] and full["same_cursor_same_page"]
                 and one["ordered_no_dupes"] and one["same_cursor_same_page"]}
 
@@ -261,7 +266,7 @@ def main() -> None:
         print(f"  all resources: {a['pages']} pages  p50 {a['p50_ms']} ms  p99 {a['p99_ms']} ms  max {a['max_ms']} ms  "
               f"complete={a['complete']} ordered={a['ordered_no_dupes']} stable={a['same_cursor_same_page']}")
         print(f"  one resource : {o['pages']} pages  p50 {o['p50_ms']} ms  p99 {o['p99_ms']} ms  max {o['max_ms']} ms")
-        print(f"  budget p99 ≤ {r['budget_ms']:.0f} ms: {'met' if r['within_budget'] else 'MISSED'}; "
+        print(f"  budget every page ≤ {r['budget_ms']:.0f} ms: {'met' if r['within_budget'] else 'MISSED'}; "
               f"stable: {r['stable']}")
 
 

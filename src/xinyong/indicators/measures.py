@@ -387,6 +387,28 @@ def _department_rows(ctx: Context, filters: dict[str, Any]) -> list[Department]:
     return rows
 
 
+def department_counts(ctx: Context, allowed: dict[int, Department], ids: Iterable[int],
+                      monthly: Callable[[], Iterable[tuple[str, int]]]) -> Counts:
+    """Departments counted once each (``ids``, limited to ``allowed``), grouped by department and
+    region; by month from ``monthly()``'s (month, department id) pairs, each pair once."""
+    ids = {i for i in ids if i in allowed}
+    c = Counts(total=len(ids))
+    if "department" in ctx.dims:
+        c.groups["department"] = {allowed[i].code: 1 for i in ids}
+    if "region" in ctx.dims:
+        regions: dict[str, float] = defaultdict(float)
+        for i in ids:
+            regions[allowed[i].region or ""] += 1
+        c.groups["region"] = dict(regions)
+    if "month" in ctx.dims:
+        months: dict[str, float] = defaultdict(float)
+        for month, dept_id in set(monthly()):
+            if dept_id in allowed:
+                months[month] += 1
+        c.groups["month"] = dict(months)
+    return c
+
+
 def _compute_departments(ctx: Context, filters: dict[str, Any]) -> Counts:
     rows = _department_rows(ctx, filters)
     c = Counts(total=len(rows))
@@ -417,28 +439,16 @@ def _batch_clauses(ctx: Context, filters: dict[str, Any]) -> list:
 def _compute_departments_submitting(ctx: Context, filters: dict[str, Any]) -> Counts:
     allowed = {d.id: d for d in _department_rows(ctx, filters)}
     s = ctx.session
-    ids = set(s.scalars(select(IntakeBatch.department_id).where(*_batch_clauses(ctx, filters)).distinct()))
-    ids &= set(allowed)
-    c = Counts(total=len(ids))
-    if "department" in ctx.dims:
-        c.groups["department"] = {allowed[i].code: 1 for i in ids}
-    if "region" in ctx.dims:
-        regions: dict[str, float] = defaultdict(float)
-        for i in ids:
-            regions[allowed[i].region or ""] += 1
-        c.groups["region"] = dict(regions)
-    if "month" in ctx.dims:
+    ids = s.scalars(select(IntakeBatch.department_id).where(*_batch_clauses(ctx, filters)).distinct())
+
+    def monthly() -> Iterable[tuple[str, int]]:
         # Departments that submitted in each calendar month (the window filter does not apply).
-        monthly = {k: v for k, v in filters.items() if k != "within_days"}
+        unwindowed = {k: v for k, v in filters.items() if k != "within_days"}
         m = month_expr(IntakeBatch.submitted_on, ctx.dialect)
-        rows = s.execute(select(m, IntakeBatch.department_id).where(*_batch_clauses(ctx, monthly))
-                         .group_by(m, IntakeBatch.department_id))
-        months: dict[str, float] = defaultdict(float)
-        for month, dept_id in rows:
-            if dept_id in allowed:
-                months[month] += 1
-        c.groups["month"] = dict(months)
-    return c
+        return s.execute(select(m, IntakeBatch.department_id).where(*_batch_clauses(ctx, unwindowed))
+                         .group_by(m, IntakeBatch.department_id)).all()
+
+    return department_counts(ctx, allowed, ids, monthly)
 
 
 def _compute_batch_rows(ctx: Context, filters: dict[str, Any]) -> Counts:

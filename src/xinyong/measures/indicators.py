@@ -12,12 +12,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from xinyong.indicators.measures import Context, Counts, _department_rows, _departments, month_expr
+from xinyong.indicators.measures import (
+    Context,
+    Counts,
+    _department_rows,
+    _departments,
+    department_counts,
+    month_expr,
+)
 from xinyong.subjects.models import Subject
 
 from .models import MeasureCheck, MeasureCheckItem
@@ -59,22 +67,11 @@ def compute_departments_applying(ctx: Context, filters: dict[str, Any]) -> Count
         where.append(MeasureCheckItem.feedback_on > ctx.as_of - timedelta(days=int(filters["within_days"])))
     s = ctx.session
     base = select(MeasureCheck.department_id).join(MeasureCheckItem, MeasureCheckItem.check_id == MeasureCheck.id)
-    ids = {i for i in s.scalars(base.where(*where).distinct()) if i in allowed}
-    c = Counts(total=len(ids))
-    if "department" in ctx.dims:
-        c.groups["department"] = {allowed[i].code: 1 for i in ids}
-    if "region" in ctx.dims:
-        regions: dict[str, float] = defaultdict(float)
-        for i in ids:
-            regions[allowed[i].region or ""] += 1
-        c.groups["region"] = dict(regions)
-    if "month" in ctx.dims:
+
+    def by_month() -> Iterable[tuple[str, int]]:
         m = month_expr(MeasureCheckItem.feedback_on, ctx.dialect)
-        months: dict[str, float] = defaultdict(float)
-        stmt = (select(m, MeasureCheck.department_id).select_from(MeasureCheckItem)
-                .join(MeasureCheck, MeasureCheckItem.check_id == MeasureCheck.id).where(*monthly).distinct())
-        for month, dept_id in s.execute(stmt):
-            if dept_id in allowed:
-                months[month] += 1
-        c.groups["month"] = dict(months)
-    return c
+        return s.execute(select(m, MeasureCheck.department_id).select_from(MeasureCheckItem)
+                         .join(MeasureCheck, MeasureCheckItem.check_id == MeasureCheck.id).where(*monthly)
+                         .distinct()).all()
+
+    return department_counts(ctx, allowed, s.scalars(base.where(*where).distinct()), by_month)

@@ -131,16 +131,11 @@ def serve(
     import uvicorn
 
     if scheduler:
-        from xinyong.workflows.cli import start_scheduler
+        from xinyong.workflows.cli import start_scheduler, start_webhooks
 
         start_scheduler()
         console.print("内置调度器已启动：每天 01:30 运行 tick")
-        from xinyong.db.engine import get_engine
-        from xinyong.exchange.webhooks import DeliveryWorker
-
-        worker = DeliveryWorker(get_engine())
-        worker.start()
-        console.print(f"变更推送（Webhook）已启动：每 {worker.poll:g} 秒一轮")
+        start_webhooks()
 
     console.print(f"接口文档： http://{host}:{port}/docs")
     console.print(f"门户首页： http://{host}:{port}/")

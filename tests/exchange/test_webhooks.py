@@ -175,3 +175,38 @@ def test_subscription_validation_and_console_page(client, db_url, monkeypatch):
     assert page.status_code == 200 and "变更推送监控" in page.text and "http://127.0.0.1:9/h" in page.text
     assert "无法连接接收方" in page.text
     assert client.delete(f"/api/v1/exchange/subscriptions/{sub_id}", headers=headers(key)).status_code == 200
+
+
+def test_the_scheduler_service_delivers_webhooks(db_url, tmp_path):
+    """Production runs `xinyong scheduler` (deploy/systemd/xinyong-scheduler.service) and the API
+    servers without --scheduler: the scheduler process alone must push the changes."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from xinyong.db.engine import dispose_all
+    from xinyong.exchange.webhooks import create_subscription
+
+    seed_platform(db_url, companies=2, per_company=1)  # 2 changes
+    client_id = int(add_client(db_url).split("_")[1])  # keys read xy_<id>_<secret>
+    port = free_port()
+    with session_scope(db_url) as s:
+        _sub, secret = create_subscription(s, Actor.cli("pytest"), url=f"http://127.0.0.1:{port}/hook",
+                                           client_id=client_id)
+    dispose_all()
+    receiver = Receiver(port, secret)
+    receiver.start()
+    env = {**os.environ, "XINYONG_EXCHANGE_POLL_SECONDS": "0.2"}
+    proc = subprocess.Popen([sys.executable, "-m", "xinyong.cli", "scheduler"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.changes) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert receiver.changes == [1, 2], proc.stdout.read() if proc.poll() is not None else receiver.changes
+        assert receiver.bad_signatures == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        receiver.stop()

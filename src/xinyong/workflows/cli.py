@@ -39,8 +39,10 @@ def tick_command(
 
 def scheduler_command(
     at: Annotated[str, typer.Option("--at", help="每天运行的时间（HH:MM，本机时间）")] = "01:30",
+    webhooks: Annotated[bool, typer.Option("--webhooks/--no-webhooks",
+                                           help="同时推送变更订阅（Webhook）；由其他进程推送时用 --no-webhooks")] = True,
 ) -> None:
-    """启动内置调度器：每天定时运行 `xinyong tick`（前台运行，Ctrl+C 退出）。"""
+    """启动调度器：每天定时运行 `xinyong tick`，并持续推送变更订阅（前台运行，Ctrl+C 退出）。"""
     from xinyong.workflows.tick import DailyScheduler, parse_at, tick
 
     try:
@@ -50,10 +52,26 @@ def scheduler_command(
         raise typer.Exit(2) from None
     scheduler = DailyScheduler(lambda: tick(), at=when)
     console.print(f"调度器已启动：每天 {when:%H:%M} 运行 tick；下次运行 {scheduler.next_run():%Y-%m-%d %H:%M}")
+    worker = start_webhooks() if webhooks else None
     try:
         scheduler.run_forever()
     except KeyboardInterrupt:
         console.print("调度器已停止。")
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def start_webhooks():
+    """The webhook delivery worker in a background thread: production runs it in the scheduler
+    service (one process), development in `xinyong serve --scheduler`."""
+    from xinyong.db.engine import get_engine
+    from xinyong.exchange.webhooks import DeliveryWorker
+
+    worker = DeliveryWorker(get_engine())
+    worker.start()
+    console.print(f"变更推送（Webhook）已启动：每 {worker.poll:g} 秒一轮")
+    return worker
 
 
 def start_scheduler(at: str = "01:30"):

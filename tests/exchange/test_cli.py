@@ -52,3 +52,27 @@ def test_departments_are_mapped_or_refused(db_url):
             _department_map(s, manifest, None)
         ids = _department_map(s, manifest, {"county_market": "market_regulation"})
         assert list(ids) == ["county_market"]
+
+
+def test_exchange_key_and_sealed_export(db_url, tmp_path):
+    from tests.exchange.test_api import _natural_person_row
+    from xinyong.identity.codes import generate_citizen_id
+    from xinyong.intake.service import ingest_rows
+
+    import random
+
+    seed_platform(db_url, companies=1, per_company=1)
+    cid = generate_citizen_id(random.Random(9), region="440604")
+    with session_scope(db_url) as s:
+        assert ingest_rows(s, [_natural_person_row(cid)], "admin_penalty", "market_regulation").rows_rejected == 0
+    out = runner.invoke(app, ["exchange", "key", "--json"])
+    assert out.exit_code == 0, out.output
+    key = json.loads(out.output)["exchange_key"]
+    assert len(key) == 44 and runner.invoke(app, ["exchange", "key"]).output.count(key) == 2  # stable
+    out = runner.invoke(app, ["exchange", "export", "--to", str(tmp_path / "p"), "--recipient-key", key])
+    assert out.exit_code == 0 and "个人信息已为接收平台加密" in out.output, out.output
+    assert cid not in (tmp_path / "p" / "admin_penalty.ndjson").read_text(encoding="utf-8")
+    out = runner.invoke(app, ["exchange", "export", "--to", str(tmp_path / "q")])
+    assert out.exit_code == 0 and "未含个人信息" in out.output
+    out = runner.invoke(app, ["exchange", "export", "--to", str(tmp_path / "r"), "--recipient-key", "不是公钥"])
+    assert out.exit_code != 0 and "交换公钥格式不正确" in out.output

@@ -74,9 +74,17 @@ def versions(bind) -> int:
         return s.scalar(select(func.count()).select_from(RecordVersion))
 
 
-def export(county: str, folder: Path, since: str | None = None) -> dict:
+def export(county: str, folder: Path, since: str | None = None, recipient: str | None = "city") -> dict:
+    """The county's package for the city (both test platforms share one master secret, so the
+    city's exchange key is this process's own)."""
+    from xinyong.exchange.sealing import own_public_key
+
     with session_scope(county) as s:
-        return export_package(s, folder, since=since)
+        return export_package(s, folder, since=since, recipient_key=own_public_key() if recipient == "city" else recipient)
+
+
+def _package_text(folder: Path) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()))
 
 
 def import_into(city, folder: Path, **kw) -> dict:
@@ -154,6 +162,28 @@ def test_county_postgresql_to_city_sqlite_by_package(platforms, tmp_path):
     p1 = tmp_path / "p1"
     m1 = export(county, p1)
     assert m1["resources"]["admin_penalty"]["count"] == 5 and m1["platform"] == "某某县信用平台"
+    # The citizen's ID number travels only sealed for the city, never in clear.
+    assert m1["contains_personal_data"] and cid not in _package_text(p1) and cid[-8:] not in _package_text(p1)
+    assert sum('"sealed"' in line for line in (p1 / "admin_penalty.ndjson").read_text(encoding="utf-8").splitlines()) == 1
+    # Sealed for another platform: the city cannot open it, and says what to do.
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    other = base64.b64encode(X25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+    elsewhere = tmp_path / "elsewhere"
+    export(county, elsewhere, recipient=other)
+    with pytest.raises(PackageRefused, match="为另一个平台加密.*xinyong exchange key"):
+        import_into(city, elsewhere)
+    # Without a recipient key the personal fields are left out: the person's row cannot be taken.
+    bare = tmp_path / "bare"
+    assert export(county, bare, recipient=None)["contains_personal_data"] is False
+    assert cid not in _package_text(bare)
+    with pytest.raises(PackageRefused, match="证件号码.*不含个人信息"):
+        import_into(city, bare)
+    assert versions(city) == 0
     out = import_into(city, p1)
     assert out["created"] == 5 and out["status"] == "imported"
     assert snapshot(city) == snapshot(county)
@@ -244,10 +274,16 @@ def county_server(platforms):
 def test_city_sqlite_pulls_from_county_postgresql_over_http(county_server):
     (county, city), url = county_server
     codes = _county_data(county)
+    cid = _natural_person(county)
     key = add_client(county, name="市级平台", resources=["admin_penalty"])
     out = pull(city, url, key, actor=Actor.cli("city"))
-    assert out["packages"] == 1 and out["created"] == 4
+    assert out["packages"] == 1 and out["created"] == 5
     assert snapshot(city) == snapshot(county)
+    with Session(city) as s:  # the pull sent the city's exchange key: the person is matched by ID
+        from xinyong.identity.crypto import get_keyring
+        from xinyong.subjects.models import Subject
+
+        assert s.scalar(select(Subject).where(Subject.citizen_id_hash == get_keyring().keyed_hash(cid))) is not None
     # Caught up: pulling again brings nothing and changes nothing.
     before = versions(city)
     again = pull(city, url, key, actor=Actor.cli("city"))

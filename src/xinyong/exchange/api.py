@@ -76,13 +76,14 @@ def changes(session: DbSession,
 def package(session: DbSession,
             actor: Annotated[Actor, Depends(require_access(disclosure="government", action="exchange.package"))],
             since: Annotated[str | None, Query(max_length=100)] = None,
-            resources: Annotated[str | None, Query(max_length=2000)] = None) -> dict:
+            resources: Annotated[str | None, Query(max_length=2000)] = None,
+            recipient_key: Annotated[str | None, Query(max_length=100, description="接收平台的交换公钥（base64）：个人信息为它加密；缺省则不含个人信息")] = None) -> dict:
     """A signed package of the changes after ``since`` (at most 20,000; ``has_more`` in the
     manifest), as ``{"manifest.json": "...", "files": {"<resource>.ndjson": "..."}}``.
     ``xinyong exchange pull`` fetches, verifies and imports these."""
     wanted = [r for r in (resources or "").split(",") if r.strip()] or None
     return packages.package_payload(session, actor, since=since, resources=wanted, limit=PACKAGE_LIMIT,
-                                    include_personal=feed.full_clearance(actor))
+                                    include_personal=feed.full_clearance(actor), recipient_key=recipient_key or None)
 
 
 @router.post("/api/v1/exchange/subscriptions", summary="订阅变更推送（Webhook）", responses=ERROR_RESPONSES)

@@ -48,21 +48,38 @@ def export_command(
     to: Annotated[Path, typer.Option("--to", help="写入交换包的新目录")],
     since: Annotated[str | None, typer.Option("--since", help="上次交换包的 cursor_to；留空导出全部")] = None,
     resources: Annotated[str | None, typer.Option("--resources", help="只导出这些资源（逗号分隔）")] = None,
+    recipient_key: Annotated[str | None, typer.Option(
+        "--recipient-key", help="接收平台的交换公钥（接收平台运行 `xinyong exchange key` 得到）：个人信息为它加密")] = None,
     no_personal: Annotated[bool, typer.Option("--no-personal", help="不含个人信息字段（自然人记录将无法在下级平台匹配）")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """导出自游标以来的全部变更为签名交换包（每个资源一个 NDJSON 文件 + 签名清单）。"""
+    """导出自游标以来的全部变更为签名交换包（每个资源一个 NDJSON 文件 + 签名清单）。
+    身份证号、电话等个人信息只以为接收平台加密的形式写入；不给 --recipient-key 则不含个人信息。"""
     from .packages import export_package
 
     try:
         with session_for_cli() as session:
             m = export_package(session, to, since=since, actor=Actor.cli(),
                                resources=[r for r in (resources or "").split(",") if r.strip()] or None,
-                               include_personal=not no_personal)
+                               include_personal=not no_personal, recipient_key=recipient_key)
     except XinyongError as exc:
         fail_with(exc, as_json)
     counts = "，".join(f"{k} {v['count']} 条" for k, v in m["resources"].items()) or "无变更"
-    _print(m, as_json, f"已导出交换包 {m['package_id']} 到 {to}：{counts}。\n下次请用 --since {m['cursor_to']}")
+    personal = ("个人信息已为接收平台加密。" if m["contains_personal_data"] else
+                "未含个人信息（自然人记录需接收平台的交换公钥：--recipient-key）。")
+    _print(m, as_json, f"已导出交换包 {m['package_id']} 到 {to}：{counts}。{personal}\n下次请用 --since {m['cursor_to']}")
+
+
+@exchange_app.command("key")
+def key_command(as_json: JsonOption = False) -> None:
+    """显示本平台的交换公钥：交给上游平台，它导出的交换包中的个人信息只有本平台能解密。"""
+    from .sealing import own_public_key
+
+    try:
+        key = own_public_key()
+    except XinyongError as exc:
+        fail_with(exc, as_json)
+    _print({"exchange_key": key}, as_json, f"本平台交换公钥：{key}\n上游平台导出时使用：--recipient-key {key}")
 
 
 @exchange_app.command("import")

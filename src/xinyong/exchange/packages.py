@@ -18,9 +18,10 @@ everything in **one transaction** through ``intake.service.ingest_rows`` (versio
 subjects matched) with the upstream platform and package as provenance. Re-importing a package
 changes nothing.
 
-Packages with natural persons' records carry their personal fields in clear (the receiver
-must match and re-encrypt them): hand them over on a protected channel; the directory is
-written with owner-only permissions.
+Personal fields (citizen ID and phone numbers) never travel in clear: they are sealed for the
+receiving platform's exchange key (``exchange.sealing``), which ``pull`` sends with each
+request and ``xinyong exchange key`` prints for a hand-carried package; without a recipient key
+they are left out. The directory is written with owner-only permissions all the same.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from xinyong.reports.signing import canonical_bytes, content_hash
 
 from .feed import decode_cursor, encode_cursor, readable_resources, sequence_pending
 from .models import ExchangeChange, ImportedPackage, Peer
+from .sealing import Opener, Sealer, own_public_key
 from .settings import get_exchange_settings
 
 FORMAT = "xinyong-exchange-package/1"
@@ -88,19 +90,19 @@ def _field_defs(res: Resource) -> list[dict[str, Any]]:
              "enum": f.enum_values or None} for f in res.fields]
 
 
-def _row_of(data: dict | None, personal_enc: bytes | None, keyring, *, personal: bool) -> dict[str, Any]:
-    row = dict(data or {})
-    if personal and personal_enc:
-        row.update(json.loads(keyring.decrypt(personal_enc)))
-    return row
+def _personal_of(personal_enc: bytes | None, keyring) -> dict[str, Any]:
+    return json.loads(keyring.decrypt(personal_enc)) if personal_enc else {}
 
 
 def export_package(session: Session, to_dir: Path | str, *, since: str | None = None, actor: Actor | None = None,
                    resources: list[str] | None = None, limit: int | None = None,
-                   include_personal: bool = True) -> dict[str, Any]:
+                   include_personal: bool = True, recipient_key: str | None = None) -> dict[str, Any]:
     """Write the changes after ``since`` (visible to ``actor``) as a signed package in ``to_dir``.
-    Returns the manifest. ``limit`` caps the changes per package (``has_more`` says there are more)."""
+    Returns the manifest. ``limit`` caps the changes per package (``has_more`` says there are more).
+    Personal fields go in only sealed for ``recipient_key`` (and when ``include_personal``)."""
     actor = actor or Actor.cli()
+    package_id = uuid.uuid4().hex
+    sealer = Sealer(recipient_key, package_id) if include_personal and recipient_key else None
     position = decode_cursor(since)
     cat = load_catalogue()
     visible = readable_resources(actor, resources)
@@ -142,15 +144,18 @@ def export_package(session: Session, to_dir: Path | str, *, since: str | None = 
                     continue
                 ver = versions.get((rec.id, c.version)) if c.version is not None else None
                 src = ver if ver is not None else rec
-                full_row = _row_of(src.data, src.personal_enc, keyring, personal=True)
-                key = {k: full_row.get(k) for k in res.natural_key}
+                row = dict(src.data or {})
+                key = {k: row.get(k) for k in res.natural_key}  # natural keys hold no personal field
                 dept = depts.get(c.department_id or rec.department_id)
                 line: dict[str, Any] = {"seq": c.seq, "op": OPS.get(c.kind, c.kind), "kind": c.kind,
                                         "department": dept.code if dept else None, "key": key,
                                         "version": c.version,
                                         "occurred_at": c.occurred_at.isoformat() if c.occurred_at else None}
                 if line["op"] == "upsert":
-                    line["row"] = full_row if include_personal else _row_of(src.data, None, keyring, personal=False)
+                    line["row"] = row
+                    personal = _personal_of(src.personal_enc, keyring) if sealer else {}
+                    if personal:
+                        line["sealed"] = sealer.seal(c.seq, personal)
                 if ver is not None and ver.reason:
                     line["reason"] = ver.reason
                 if dept:
@@ -172,11 +177,12 @@ def export_package(session: Session, to_dir: Path | str, *, since: str | None = 
     for name in files.values():
         os.chmod(out / name, 0o600)
     manifest = {
-        "format": FORMAT, "package_id": uuid.uuid4().hex, "platform": platform_name(),
+        "format": FORMAT, "package_id": package_id, "platform": platform_name(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cursor_from": encode_cursor(position), "cursor_to": encode_cursor(last), "has_more": more,
         "catalogue": {"name": cat.name, "edition": cat.edition, "version": cat.version},
-        "contains_personal_data": include_personal,
+        "contains_personal_data": sealer is not None,
+        "personal_data": sealer.header if sealer is not None else None,
         "departments": {code: next(d.name for d in depts.values() if d.code == code) for code in sorted(used_depts)},
         "resources": {code: {"file": files[code], "count": counts[code], "sha256": hashes[code].hexdigest(),
                              "natural_key": list(cat.get(code).natural_key), "fields": _field_defs(cat.get(code))}
@@ -359,6 +365,7 @@ def import_package(session: Session, directory: Path | str, *, actor: Actor | No
         raise PackageRefused("交换包与本平台信用信息目录不兼容，已拒绝导入：" + "；".join(problems[:20]) +
                              ("……" if len(problems) > 20 else "") + "。请先统一目录定义。", code="catalogue_incompatible")
     depts = _department_map(session, manifest, department_map)
+    opener = (Opener(manifest["personal_data"], pid, PackageRefused) if manifest.get("personal_data") else None)
     cat = load_catalogue()
     source = f"交换包:{platform}:{pid[:12]}"
     summary: dict[str, Any] = {"created": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "repaired": 0,
@@ -371,9 +378,11 @@ def import_package(session: Session, directory: Path | str, *, actor: Actor | No
             result = ingest_rows(session, list(rows.values()), res, depts[dept_code], source_name=source,
                                  actor=actor, today=today)
             if result.rows_rejected or result.status != "committed":
-                msgs = "；".join(e["message"] for e in result.errors[:5]) or (result.message or "")
+                msgs = "；".join(e["message"].rstrip("。") for e in result.errors[:5]) or (result.message or "")
+                hint = "" if opener else ("。该交换包不含个人信息：请把本平台的交换公钥（`xinyong exchange key`）"
+                                          "交给上游平台，请其重新导出")
                 raise PackageRefused(f"交换包中 {res.name} 有 {result.rows_rejected} 条记录未通过本平台校验，"
-                                     f"整包未导入：{msgs}", code="package_rows_rejected")
+                                     f"整包未导入：{msgs}{hint}", code="package_rows_rejected")
             summary["created"] += result.records_created
             summary["updated"] += result.records_updated
             summary["unchanged"] += result.records_unchanged
@@ -399,7 +408,13 @@ def import_package(session: Session, directory: Path | str, *, actor: Actor | No
                 dept = item.get("department")
                 if dept not in depts or not isinstance(item.get("row"), dict):
                     raise PackageRefused(f"交换包文件 {info['file']} 中有记录缺少部门或内容。", code="package_invalid")
-                pending[dept][key_text] = item["row"]  # the last version of a key in a run wins
+                row = dict(item["row"])
+                if "sealed" in item:
+                    if opener is None:
+                        raise PackageRefused("交换包中有加密的个人信息，但清单没有说明加密参数，已拒绝导入。",
+                                             code="package_invalid")
+                    row.update(opener.open(item.get("seq"), item["sealed"]))
+                pending[dept][key_text] = row  # the last version of a key in a run wins
                 continue
             flush(res, pending)
             if op in ("withdraw", "repair", "window_closed"):
@@ -459,11 +474,11 @@ def _apply_repair(session: Session, record: Record, actor: Actor, reason: str) -
 
 
 def package_payload(session: Session, actor: Actor, *, since: str | None, resources: list[str] | None,
-                    limit: int, include_personal: bool) -> dict[str, Any]:
+                    limit: int, include_personal: bool, recipient_key: str | None = None) -> dict[str, Any]:
     """A package as one JSON document (for ``GET /api/v1/exchange/package``)."""
     with tempfile.TemporaryDirectory() as tmp:
         export_package(session, Path(tmp) / "p", since=since, actor=actor, resources=resources, limit=limit,
-                       include_personal=include_personal)
+                       include_personal=include_personal, recipient_key=recipient_key)
         folder = Path(tmp) / "p"
         return {"manifest.json": (folder / "manifest.json").read_text(encoding="utf-8"),
                 "files": {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.ndjson"))}}
@@ -506,7 +521,8 @@ def pull(bind, url: str, api_key: str, *, actor: Actor | None = None, keys: KeyS
                     s.flush()
                 cursor = since if since is not None else peer.cursor
             try:
-                resp = client.get(f"{base}/api/v1/exchange/package", params={"since": cursor or ""},
+                resp = client.get(f"{base}/api/v1/exchange/package",
+                                  params={"since": cursor or "", "recipient_key": own_public_key()},
                                   headers={"Authorization": f"Bearer {api_key}", "X-Purpose": "routine_supervision"})
             except httpx.HTTPError as exc:
                 raise InvalidInput(f"无法连接上游平台 {base}：{type(exc).__name__}。", code="upstream_unreachable") from exc

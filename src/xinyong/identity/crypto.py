@@ -94,6 +94,11 @@ def _derive(secret: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"xinyong-v1", info=info).derive(secret)
 
 
+def derive_key(settings: Settings, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose, derived from the master secret (e.g. the exchange key pair)."""
+    return _derive(_master_secret(settings), purpose)
+
+
 @lru_cache(maxsize=8)
 def _keyring_for(secret: bytes) -> Keyring:
     return Keyring(enc_key=_derive(secret, b"personal-data-encryption"),

@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import TEST_SECRET
 from tests.live import free_port
 from tests.ops.test_deploy import _stop, pg_database  # noqa: F401 - fixture
-from tests.ops.test_faults import ROWS, _chain_ok, _counts, _start, platform  # noqa: F401 - fixture
+from tests.ops.test_faults import ROWS, ObjectionStream, _chain_ok, _counts, _start, platform  # noqa: F401 - fixture
 from tests.workflows.conftest import penalty
 from xinyong.accounts.actor import Actor
 from xinyong.intake.bulkdata import write_penalty_csv
@@ -184,7 +184,7 @@ def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_p
     old = {k: os.environ.get(k) for k in ("XINYONG_DATABASE_URL", "XINYONG_SECRET_KEY", "XINYONG_VAR_DIR")}
     os.environ.update({k: env[k] for k in old})
     reset_settings()
-    server = None
+    server = stream = None
     try:
         with session_scope(url) as s:
             key = create_client(s, Actor.cli("pytest"), department="market_regulation", name="crash-submitter",
@@ -201,39 +201,13 @@ def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_p
         port, log = free_port(), tmp_path / "server.log"
         server = _start(env, port, log)
         base = f"http://127.0.0.1:{port}"
-        acknowledged: list[int] = []
-        refused: list[tuple[int, str]] = []
-        other: list[str] = []
-        stop = threading.Event()
         outcome: dict = {}
-
-        def file_objections(n: int):
-            with httpx.Client(base_url=base, timeout=30) as c:
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    try:
-                        r = c.post("/api/v1/objections", json={
-                            "record_id": record_ids[(n + i) % len(record_ids)], "reason": f"第{n}-{i}次：处罚日期有误",
-                            "applicant_name": f"申请人{n}", "contact_email": f"a{n}@example.invalid"})
-                    except httpx.HTTPError as exc:
-                        other.append(f"transport: {exc!r}")
-                        continue
-                    if r.status_code == 201:
-                        body = r.json()
-                        acknowledged.append(body.get("id") or body["objection"]["id"])
-                    elif r.status_code == 503:
-                        refused.append((r.status_code, r.json()["error"]["message"]))
-                        time.sleep(0.05)
-                    else:
-                        other.append(f"{r.status_code} {r.text[:200]}")
 
         def upload():
             outcome["r"] = _upload(port, key, path)
 
-        threads = [threading.Thread(target=file_objections, args=(n,)) for n in range(3)]
-        for t in threads:
-            t.start()
+        stream = ObjectionStream(base, record_ids, clients=3)
+        acknowledged, refused = stream.acknowledged, stream.refused
         up = threading.Thread(target=upload)
         up.start()
         _wait_for(lambda: _batch_underway(url) or not up.is_alive(), "the batch to start writing")
@@ -251,11 +225,10 @@ def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_p
         cluster.start()  # the database comes back; the platform server was never restarted
         _wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200, "readiness after restart")
         _wait_for(lambda: len(acknowledged) >= acknowledged_before + 10, "objections accepted again")
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        assert not other, other[:5]  # every failure was a clean 503, never a 500 or a hang
-        assert refused and all("请稍后重试" in m for _, m in refused)
+        stream.stop()
+        # Every failure was a clean 503 with the Chinese message, never a 500, a hang or a dropped connection.
+        assert not stream.other and not stream.transport, (stream.other + stream.transport)[:5]
+        assert refused and all("请稍后重试" in m for m in refused)
 
         c = _counts(url)
         assert (c["records"], c["committed"]) == (5, 1), c  # nothing of the crashed batch
@@ -265,6 +238,8 @@ def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_p
         third = _upload(port, key, path)
         assert third.json()["records_created"] == 0 and third.json()["records_unchanged"] == ROWS
     finally:
+        if stream is not None:
+            stream.stop()
         if server is not None:
             _stop(server)
         dispose_all()

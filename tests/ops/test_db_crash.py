@@ -17,7 +17,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,15 +25,13 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import TEST_SECRET
 from tests.live import free_port
 from tests.ops.test_deploy import _stop, pg_database  # noqa: F401 - fixture
-from tests.ops.test_faults import ROWS, ObjectionStream, _chain_ok, _counts, _start, platform  # noqa: F401 - fixture
+from tests.ops.test_faults import (ROWS, ObjectionStream, _chain_ok, _counts, _start, platform,  # noqa: F401
+                                   platform_on)
 from tests.workflows.conftest import penalty
-from xinyong.accounts.actor import Actor
 from xinyong.intake.bulkdata import write_penalty_csv
 
 
@@ -169,8 +166,6 @@ def cluster():
 
 
 def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_path):
-    from xinyong.accounts.clients import create_client
-    from xinyong.config import reset_settings
     from xinyong.db.engine import dispose_all, session_scope
     from xinyong.identity.codes import generate_uscc
     from xinyong.intake.models import Record
@@ -178,77 +173,63 @@ def test_postgresql_crash_and_restart_mid_intake_and_mid_workflow(cluster, tmp_p
     from xinyong.workflows.models import Objection
 
     url = cluster.url("xinyong")
-    env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_SECRET_KEY": TEST_SECRET,
-           "XINYONG_VAR_DIR": str(tmp_path / "var"), "XINYONG_TODAY": "2026-11-20"}
-    subprocess.run([sys.executable, "-m", "xinyong.cli", "init"], env=env, check=True, capture_output=True)
-    old = {k: os.environ.get(k) for k in ("XINYONG_DATABASE_URL", "XINYONG_SECRET_KEY", "XINYONG_VAR_DIR")}
-    os.environ.update({k: env[k] for k in old})
-    reset_settings()
     server = stream = None
-    try:
-        with session_scope(url) as s:
-            key = create_client(s, Actor.cli("pytest"), department="market_regulation", name="crash-submitter",
-                                role="dept_submitter", rate_limit=100_000).key
-        uscc = generate_uscc(random.Random(11), region="440604")
-        with session_scope(url) as s:
-            # decision numbers the generated file does not use
-            ingest_rows(s, [penalty(900_000 + i, uscc) for i in range(1, 6)], "admin_penalty", "market_regulation")
-        with session_scope(url) as s:
-            record_ids = s.scalars(select(Record.id)).all()
-        dispose_all()  # the test's own pool must not hold connections across the crash
+    with platform_on(url, tmp_path) as (env, key):
+        try:
+            uscc = generate_uscc(random.Random(11), region="440604")
+            with session_scope(url) as s:
+                # decision numbers the generated file does not use
+                ingest_rows(s, [penalty(900_000 + i, uscc) for i in range(1, 6)], "admin_penalty",
+                            "market_regulation")
+            with session_scope(url) as s:
+                record_ids = s.scalars(select(Record.id)).all()
+            dispose_all()  # the test's own pool must not hold connections across the crash
 
-        path = write_penalty_csv(tmp_path / "p.csv", ROWS)
-        port, log = free_port(), tmp_path / "server.log"
-        server = _start(env, port, log)
-        base = f"http://127.0.0.1:{port}"
-        outcome: dict = {}
+            path = write_penalty_csv(tmp_path / "p.csv", ROWS)
+            port, log = free_port(), tmp_path / "server.log"
+            server = _start(env, port, log)
+            base = f"http://127.0.0.1:{port}"
+            outcome: dict = {}
 
-        def upload():
-            outcome["r"] = _upload(port, key, path)
+            def upload():
+                outcome["r"] = _upload(port, key, path)
 
-        stream = ObjectionStream(base, record_ids, clients=3)
-        acknowledged, refused = stream.acknowledged, stream.refused
-        up = threading.Thread(target=upload)
-        up.start()
-        _wait_for(lambda: _batch_underway(url) or not up.is_alive(), "the batch to start writing")
-        _wait_for(lambda: len(acknowledged) >= 10, "some acknowledged objections")
-        assert up.is_alive(), "the batch finished before the crash could be injected"
-        cluster.crash()
-        up.join(timeout=120)
-        acknowledged_before = len(acknowledged)
-        _wait_for(lambda: len(refused) >= 3, "requests refused during the outage")
-        ready = httpx.get(f"{base}/readyz", timeout=10)
-        assert ready.status_code == 503, ready.text  # the load balancer takes it out of rotation
-        assert outcome["r"].status_code == 503, outcome["r"].text
-        assert outcome["r"].json()["error"]["code"] == "database_unavailable"
+            stream = ObjectionStream(base, record_ids, clients=3)
+            acknowledged, refused = stream.acknowledged, stream.refused
+            up = threading.Thread(target=upload)
+            up.start()
+            _wait_for(lambda: _batch_underway(url) or not up.is_alive(), "the batch to start writing")
+            _wait_for(lambda: len(acknowledged) >= 10, "some acknowledged objections")
+            assert up.is_alive(), "the batch finished before the crash could be injected"
+            cluster.crash()
+            up.join(timeout=120)
+            acknowledged_before = len(acknowledged)
+            _wait_for(lambda: len(refused) >= 3, "requests refused during the outage")
+            ready = httpx.get(f"{base}/readyz", timeout=10)
+            assert ready.status_code == 503, ready.text  # the load balancer takes it out of rotation
+            assert outcome["r"].status_code == 503, outcome["r"].text
+            assert outcome["r"].json()["error"]["code"] == "database_unavailable"
 
-        cluster.start()  # the database comes back; the platform server was never restarted
-        _wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200, "readiness after restart")
-        _wait_for(lambda: len(acknowledged) >= acknowledged_before + 10, "objections accepted again")
-        stream.stop()
-        # Every failure was a clean 503 with the Chinese message, never a 500, a hang or a dropped connection.
-        assert not stream.other and not stream.transport, (stream.other + stream.transport)[:5]
-        assert refused and all("请稍后重试" in m for m in refused)
-
-        c = _counts(url)
-        assert (c["records"], c["committed"]) == (5, 1), c  # nothing of the crashed batch
-        again = _upload(port, key, path)
-        assert again.status_code == 200, again.text
-        assert again.json()["records_created"] == ROWS
-        third = _upload(port, key, path)
-        assert third.json()["records_created"] == 0 and third.json()["records_unchanged"] == ROWS
-    finally:
-        if stream is not None:
+            cluster.start()  # the database comes back; the platform server was never restarted
+            _wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200, "readiness after restart")
+            _wait_for(lambda: len(acknowledged) >= acknowledged_before + 10, "objections accepted again")
             stream.stop()
-        if server is not None:
-            _stop(server)
-        dispose_all()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+            # Every failure a clean 503 with the Chinese message: never a 500, a hang or a dropped connection.
+            assert not stream.other and not stream.transport, (stream.other + stream.transport)[:5]
+            assert refused and all("请稍后重试" in m for m in refused)
+
+            c = _counts(url)
+            assert (c["records"], c["committed"]) == (5, 1), c  # nothing of the crashed batch
+            again = _upload(port, key, path)
+            assert again.status_code == 200, again.text
+            assert again.json()["records_created"] == ROWS
+            third = _upload(port, key, path)
+            assert third.json()["records_created"] == 0 and third.json()["records_unchanged"] == ROWS
+        finally:
+            if stream is not None:
+                stream.stop()
+            if server is not None:
+                _stop(server)
 
     c = _counts(url)
     assert c["records"] == c["keys"] == c["versions"] == ROWS + 5 and c["committed"] == 3

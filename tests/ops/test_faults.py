@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,10 +40,11 @@ def _start(env: dict, port: int, log: Path) -> subprocess.Popen:
     return proc
 
 
-@pytest.fixture
-def platform(pg_database, tmp_path):
-    """`xinyong init` on a fresh PostgreSQL database, a department key, and the server's env."""
-    env = {**os.environ, "XINYONG_DATABASE_URL": pg_database, "XINYONG_SECRET_KEY": TEST_SECRET,
+@contextmanager
+def platform_on(url: str, tmp_path: Path):
+    """`xinyong init` on an empty PostgreSQL database, a department key, and the server's env
+    (also this process's settings while it lasts)."""
+    env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_SECRET_KEY": TEST_SECRET,
            "XINYONG_VAR_DIR": str(tmp_path / "var"), "XINYONG_TODAY": "2026-11-20"}
     subprocess.run([sys.executable, "-m", "xinyong.cli", "init"], env=env, check=True, capture_output=True)
     from xinyong.accounts.clients import create_client
@@ -52,10 +54,10 @@ def platform(pg_database, tmp_path):
     old = {k: os.environ.get(k) for k in ("XINYONG_DATABASE_URL", "XINYONG_SECRET_KEY", "XINYONG_VAR_DIR")}
     os.environ.update({k: env[k] for k in old})
     reset_settings()
-    with session_scope(pg_database) as s:
-        key = create_client(s, Actor.cli("pytest"), department="market_regulation", name="fault-submitter",
-                            role="dept_submitter", rate_limit=100_000).key
     try:
+        with session_scope(url) as s:
+            key = create_client(s, Actor.cli("pytest"), department="market_regulation", name="fault-submitter",
+                                role="dept_submitter", rate_limit=100_000).key
         yield env, key
     finally:
         dispose_all()
@@ -65,6 +67,12 @@ def platform(pg_database, tmp_path):
             else:
                 os.environ[k] = v
         reset_settings()
+
+
+@pytest.fixture
+def platform(pg_database, tmp_path):
+    with platform_on(pg_database, tmp_path) as p:
+        yield p
 
 
 def _counts(url: str) -> dict:

@@ -28,7 +28,7 @@ from xinyong.departments.models import Department
 from xinyong.errors import Forbidden, InvalidInput
 from xinyong.identity.codes import mask_citizen_id
 from xinyong.identity.crypto import Keyring, get_keyring, mask_phone
-from xinyong.intake.models import Record, RecordVersion
+from xinyong.intake.models import Record
 from xinyong.logging import mask_personal_data
 from xinyong.subjects.models import Subject
 

@@ -7,17 +7,7 @@ from typing import Any
 
 from xinyong.reports.pdf import china_date, china_time, report_title
 from xinyong.reports.signing import Signature, envelope
-
-
-def qr_svg(url: str) -> str:
-    import io
-
-    import segno
-
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="svg", xmldecl=False, svgns=True, border=2, omitsize=True,
-                                    svgclass=None, lineclass=None)
-    return buf.getvalue().decode("utf-8")
+from xinyong.web.qr import qr_svg
 
 
 def context(content: dict[str, Any], signature: Signature) -> dict[str, Any]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 import pyotp
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from xinyong.accounts.passwords import (
     generate_password,
     hash_password,
     needs_rehash,
+    password_problems,
     verify_password,
 )
 from xinyong.accounts.roles import (
@@ -123,8 +126,9 @@ def _resolve_binding(session: Session, key: str | None) -> int | None:
     return session.scalar(select(Subject.id).where(column == value))
 
 
-def _totp_secret_uri(username: str) -> tuple[str, str]:
-    secret = pyotp.random_base32()
+def _totp_secret_uri(username: str, secret: str | None = None) -> tuple[str, str]:
+    """A secret (new unless given) and its ``otpauth://`` URI for the authenticator app."""
+    secret = secret or pyotp.random_base32()
     return secret, pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
 
 
@@ -207,10 +211,12 @@ def user_to_dict(user: User) -> dict:
             "last_login_at": as_utc(user.last_login_at).isoformat() if user.last_login_at else None}
 
 
-def _revoke_sessions(session: Session, user_id: int) -> int:
-    res = session.execute(update(UserSession).where(UserSession.user_id == user_id,
-                                                    UserSession.revoked_at.is_(None))
-                          .values(revoked_at=utcnow()))
+def _revoke_sessions(session: Session, user_id: int, *, keep: int | None = None) -> int:
+    """End the user's live sessions, except the one with id ``keep`` (the caller's own)."""
+    stmt = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep)
+    res = session.execute(stmt.values(revoked_at=utcnow()))
     return res.rowcount or 0
 
 
@@ -286,8 +292,10 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
-def _login_failed(session: Session, user: User, reason: str, request_id: str | None,
-                  now: datetime) -> XinyongError:
+def _count_failure(session: Session, user: User, reason: str, now: datetime, *, actor: Actor,
+                   action: str = "auth.login_failed") -> TooManyRequests | None:
+    """Count a wrong password or code toward the lockout (logins and the self-service forms
+    share one counter); the lock error once the threshold is reached, else None."""
     s = get_account_settings()
     # Counted in SQL so concurrent failures cannot overwrite each other.
     count = session.execute(update(User).where(User.id == user.id)
@@ -298,10 +306,16 @@ def _login_failed(session: Session, user: User, reason: str, request_id: str | N
         until = now + timedelta(minutes=s.lockout_minutes)
         session.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=until))
     session.refresh(user)
-    record_event(session, "auth.login_failed", actor=_actor_for_user(user, request_id=request_id),
-                 subject_id=user.subject_id, details={"reason": reason, "locked": locked})
+    record_event(session, action, actor=actor, subject_id=user.subject_id,
+                 details={"reason": reason, "locked": locked})
+    return _locked_error(user.locked_until, now) if locked else None
+
+
+def _login_failed(session: Session, user: User, reason: str, request_id: str | None,
+                  now: datetime) -> XinyongError:
+    locked = _count_failure(session, user, reason, now, actor=_actor_for_user(user, request_id=request_id))
     if locked:
-        return _locked_error(user.locked_until, now)
+        return locked
     if reason == "invalid_totp":
         return Unauthorized("动态验证码错误或已使用过，请等待新的验证码后重试。", code="invalid_totp")
     return Unauthorized("用户名或密码错误。", code="invalid_credentials")
@@ -410,3 +424,195 @@ def totp_now(uri_or_secret: str, when: datetime | None = None) -> str:
     totp = pyotp.parse_uri(uri_or_secret) if uri_or_secret.startswith("otpauth://") else pyotp.TOTP(uri_or_secret)
     return totp.at(when or utcnow())
 
+
+
+# -- self-service: /me/password and /me/totp ------------------------------------------------------
+
+#: Sealed inside the pending-enrolment field, so no other ciphertext of the keyring fits there.
+TOTP_PENDING_TAG = "totp-enrol:v1"
+#: How long a QR code shown for enrolment stays usable.
+TOTP_PENDING_MINUTES = 30
+_BASE32_SECRET = re.compile(r"^[A-Z2-7]{16,128}$")
+
+
+@dataclass
+class FormResult:
+    """Outcome of a self-service form. Returned, not raised, so the caller commits the failure
+    count and its audit event either way (as with ``login``)."""
+
+    ok: bool
+    #: Form field name → Chinese problems, shown next to that field.
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    #: A problem about the whole form (the account lock), shown at the top.
+    error: XinyongError | None = None
+    sessions_ended: int = 0
+
+    @property
+    def status_code(self) -> int:
+        return self.error.status_code if self.error is not None else 400
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    uri: str
+    #: Hidden form field: the keyring-sealed "tag:user id:issued:secret" (AES-GCM, so it cannot
+    #: be forged, altered or carried to another account).
+    pending: str
+
+
+def session_user(session: Session, actor: Actor, *, staff: bool = False) -> User:
+    """The user behind a cookie session. API keys and the CLI cannot use the self-service forms."""
+    if actor.kind != "user" or actor.id is None or actor.session_id is None:
+        raise Forbidden("请在网页上登录后，在“我的账户”中办理（接口密钥不能修改账户安全设置）。",
+                        code="session_required")
+    user = session.get(User, actor.id)
+    if user is None or user.disabled:
+        raise Forbidden("该账户已停用，请联系平台管理员。", code="account_disabled")
+    if staff and user.role not in STAFF_ROLES:
+        raise Forbidden("动态验证码（TOTP）用于工作人员账户。", code="totp_not_allowed")
+    return user
+
+
+def _reauthenticate(session: Session, user: User, actor: Actor, password: str, now: datetime, *,
+                    purpose: str) -> FormResult | None:
+    """Check the current password before a security change (None: right). A wrong one counts
+    toward the same lockout as a failed login."""
+    if user.locked_until is not None and as_utc(user.locked_until) > now:
+        return FormResult(False, error=_locked_error(user.locked_until, now))
+    if not password:
+        return FormResult(False, fields={"current_password": ["请输入当前密码。"]})
+    if not verify_password(user.password_hash, password):
+        locked = _count_failure(session, user, f"{purpose}:bad_password", now, actor=actor,
+                                action="auth.reauth_failed")
+        return FormResult(False, fields={"current_password": ["当前密码不正确。"]}, error=locked)
+    return None
+
+
+def change_password(session: Session, actor: Actor, current: str, new: str, repeat: str, *,
+                    now: datetime | None = None) -> FormResult:
+    """A signed-in user changes their own password: the current one must be right (a wrong one
+    counts toward the lockout), the new one must meet the policy and be typed twice. Every other
+    session of the user ends; the one in use stays."""
+    now = now or utcnow()
+    user = session_user(session, actor)
+    failed = _reauthenticate(session, user, actor, current or "", now, purpose="password_change")
+    if failed is not None and failed.error is not None:
+        return failed  # locked: nothing else to say
+    fields = dict(failed.fields) if failed is not None else {}
+    new, repeat = new or "", repeat or ""
+    if not new:
+        fields["new_password"] = ["请输入新密码。"]
+    else:
+        problems = password_problems(new, user.username)
+        if new == current:
+            problems.append("新密码不能与当前密码相同。")
+        if problems:
+            fields["new_password"] = problems
+        if repeat != new:
+            fields["repeat_password"] = ["两次输入的新密码不一致，请重新输入。"]
+    if fields:
+        return FormResult(False, fields=fields)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now
+    user.failed_logins, user.locked_until = 0, None
+    ended = _revoke_sessions(session, user.id, keep=actor.session_id)
+    record_event(session, "user.password_change", actor=actor, subject_id=user.subject_id,
+                 details={"user_id": user.id, "username": user.username, "sessions_ended": ended})
+    return FormResult(True, sessions_ended=ended)
+
+
+def seal_totp_pending(keyring: Keyring, user_id: int, secret: str, now: datetime) -> str:
+    blob = keyring.encrypt(f"{TOTP_PENDING_TAG}:{user_id}:{int(now.timestamp())}:{secret}")
+    return base64.urlsafe_b64encode(blob).decode("ascii").rstrip("=")
+
+
+def open_totp_pending(token: str | None, user_id: int, *, now: datetime | None = None,
+                      keyring: Keyring | None = None) -> str | None:
+    """The secret in a pending-enrolment field, or None unless this platform sealed it for this
+    user less than ``TOTP_PENDING_MINUTES`` ago. Never raises on malformed input."""
+    if not isinstance(token, str) or not token or len(token) > 400 or not token.isascii():
+        return None
+    try:
+        blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        text = (keyring or get_keyring()).decrypt(blob)
+    except (ValueError, InvalidTag):
+        return None
+    tag, _, rest = text.rpartition(":")  # rest: the secret
+    head, _, issued = tag.rpartition(":")
+    expected_tag, _, uid = head.rpartition(":")
+    if expected_tag != TOTP_PENDING_TAG or uid != str(user_id) or not issued.isdigit():
+        return None
+    age = (now or utcnow()).timestamp() - int(issued)
+    if not -60 <= age <= TOTP_PENDING_MINUTES * 60 or not _BASE32_SECRET.match(rest):
+        return None
+    return rest
+
+
+def totp_enrolment(session: Session, actor: Actor, pending: str | None = None, *,
+                   keyring: Keyring | None = None, now: datetime | None = None) -> TotpEnrolment:
+    """What the enrolment page shows: the secret still pending in ``pending`` (so a mistyped code
+    needs no new scan), else a new one. Nothing is stored until ``enable_own_totp``."""
+    now = now or utcnow()
+    keyring = keyring or get_keyring()
+    user = session_user(session, actor, staff=True)
+    secret = open_totp_pending(pending, user.id, now=now, keyring=keyring) if pending else None
+    secret, uri = _totp_secret_uri(user.username, secret)
+    return TotpEnrolment(secret=secret, uri=uri, pending=seal_totp_pending(keyring, user.id, secret, now))
+
+
+def enable_own_totp(session: Session, actor: Actor, pending: str, code: str, current_password: str, *,
+                    keyring: Keyring | None = None, now: datetime | None = None) -> FormResult:
+    """A staff user binds (or replaces) their authenticator: the current password, and a code
+    from the new secret proving the app has it. Other sessions end (they began without it)."""
+    now = now or utcnow()
+    keyring = keyring or get_keyring()
+    user = session_user(session, actor, staff=True)
+    secret = open_totp_pending(pending, user.id, now=now, keyring=keyring)
+    if secret is None:
+        return FormResult(False, fields={"pending": [
+            f"绑定信息无效或已过期（二维码 {TOTP_PENDING_MINUTES} 分钟内有效），请用下面新生成的二维码重新绑定。"]})
+    failed = _reauthenticate(session, user, actor, current_password or "", now, purpose="totp_enable")
+    if failed is not None:
+        return failed
+    step = _totp_step(secret, code or "", now)
+    if step is None:
+        # A code of the secret being set up proves nothing about the account: not counted.
+        return FormResult(False, fields={"code": [
+            "验证码不正确：请输入验证器 App 中本账户当前显示的 6 位数字（手机时间需准确）。"]})
+    replaced = user.totp_enabled
+    user.totp_secret_enc = keyring.encrypt(secret)
+    user.totp_last_step = step  # the code just typed cannot be used again to log in
+    user.failed_logins, user.locked_until = 0, None
+    ended = _revoke_sessions(session, user.id, keep=actor.session_id)
+    record_event(session, "user.totp_enable", actor=actor,
+                 details={"user_id": user.id, "username": user.username, "self_service": True,
+                          "replaced": replaced, "sessions_ended": ended})
+    return FormResult(True, sessions_ended=ended)
+
+
+def disable_own_totp(session: Session, actor: Actor, current_password: str, code: str, *,
+                     keyring: Keyring | None = None, now: datetime | None = None) -> FormResult:
+    """A staff user turns their TOTP off: the current password and a current code, both counted
+    toward the lockout when wrong (staff TOTP is optional: no setting makes it compulsory)."""
+    now = now or utcnow()
+    user = session_user(session, actor, staff=True)
+    if not user.totp_enabled:
+        raise Conflict("该账户尚未启用动态验证码。", code="totp_not_enabled")
+    failed = _reauthenticate(session, user, actor, current_password or "", now, purpose="totp_disable")
+    if failed is not None:
+        return failed
+    if not (code or "").strip():
+        return FormResult(False, fields={"code": ["请输入验证器中的 6 位数字。"]})
+    secret = (keyring or get_keyring()).decrypt(user.totp_secret_enc)
+    step = _totp_step(secret, code, now)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        locked = _count_failure(session, user, "totp_disable:invalid_totp", now, actor=actor,
+                                action="auth.reauth_failed")
+        return FormResult(False, fields={"code": ["动态验证码错误或已使用过，请等待新的验证码后重试。"]},
+                          error=locked)
+    user.totp_secret_enc, user.totp_last_step = None, None
+    user.failed_logins, user.locked_until = 0, None
+    record_event(session, "user.totp_disable", actor=actor,
+                 details={"user_id": user.id, "username": user.username, "self_service": True})
+    return FormResult(True)

@@ -75,6 +75,13 @@ ROUTE_POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/logout"): allow(*SIGNED_IN, page=True),
     ("GET", "/me"): allow(*SIGNED_IN, page=True),
     ("GET", "/api/v1/me"): allow(*SIGNED_IN),
+    # Self-service account security (session logins only; the service refuses API keys):
+    # change one's password; staff bind, replace or turn off their TOTP.
+    ("GET", "/me/password"): allow(*SIGNED_IN, page=True),
+    ("POST", "/me/password"): allow(*SIGNED_IN, page=True),
+    ("GET", "/me/totp"): allow(ADMIN, REVIEWER, DEPT_SUBMITTER, DEPT_QUERIER, page=True),
+    ("POST", "/me/totp"): allow(ADMIN, REVIEWER, DEPT_SUBMITTER, DEPT_QUERIER, page=True),
+    ("POST", "/me/totp/disable"): allow(ADMIN, REVIEWER, DEPT_SUBMITTER, DEPT_QUERIER, page=True),
     ("GET", "/api/v1/me/access-history"): allow(SUBJECT),
     # Workflows (issue #6): objections, repair, list determinations, commitments, inbox.
     # Roles here; whose case and which department are checked by xinyong.workflows services.

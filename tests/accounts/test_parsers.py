@@ -1,9 +1,12 @@
-"""Property tests for the password policy and the purpose-of-access parser (no database)."""
+"""Property tests for the password policy, the purpose-of-access parser and the pending TOTP
+enrolment field (no database)."""
 
 from __future__ import annotations
 
+import base64
 import string
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -18,6 +21,8 @@ from xinyong.accounts.passwords import (
     password_problems,
 )
 from xinyong.accounts.purposes import load_purposes, parse_purpose
+from xinyong.accounts.service import TOTP_PENDING_MINUTES, TOTP_PENDING_TAG, seal_totp_pending, open_totp_pending
+from xinyong.identity.crypto import Keyring
 from xinyong.errors import Forbidden, InvalidInput
 
 PURPOSES = load_purposes()
@@ -148,3 +153,62 @@ def test_chinese_name_and_raw_utf8_header_are_understood():
     text = "（2026）佛行许第12号".encode().decode("latin-1")
     p = parse_purpose(raw, text, role="dept_querier", from_header=True)
     assert p.code == "admin_licensing" and p.text == "（2026）佛行许第12号"
+
+
+# -- pending TOTP enrolment field (/me/totp) ----------------------------------------------------
+
+KEYRING = Keyring(enc_key=b"e" * 32, hash_key=b"h" * 32)  # fixed test keys, never a real one
+NOW = datetime(2027, 3, 1, 4, 0, tzinfo=UTC)
+SECRETS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=64)
+USER_IDS = st.integers(min_value=1, max_value=2**40)
+
+
+def _open(token, user_id, now=NOW):
+    return open_totp_pending(token, user_id, now=now, keyring=KEYRING)
+
+
+@given(USER_IDS, SECRETS, st.integers(min_value=-60, max_value=TOTP_PENDING_MINUTES * 60))
+def test_pending_roundtrips_for_its_own_user_only(user_id, secret, age):
+    token = seal_totp_pending(KEYRING, user_id, secret, NOW - timedelta(seconds=age))
+    assert _open(token, user_id) == secret
+    assert _open(token, user_id + 1) is None and _open(token, user_id - 1) is None
+    assert _open(token, user_id, NOW + timedelta(minutes=TOTP_PENDING_MINUTES, seconds=1 - age)) is None
+    other = Keyring(enc_key=b"E" * 32, hash_key=b"h" * 32)
+    assert open_totp_pending(token, user_id, now=NOW, keyring=other) is None
+    assert secret not in token
+
+
+@given(USER_IDS, SECRETS, st.data())
+def test_any_altered_byte_is_refused(user_id, secret, data):
+    token = seal_totp_pending(KEYRING, user_id, secret, NOW)
+    blob = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    i = data.draw(st.integers(min_value=0, max_value=len(blob) - 1))
+    blob[i] ^= data.draw(st.integers(min_value=1, max_value=255))
+    assert _open(base64.urlsafe_b64encode(bytes(blob)).decode(), user_id) is None
+    assert _open(base64.urlsafe_b64encode(bytes(blob[:i])).decode(), user_id) is None  # truncated
+
+
+@given(st.one_of(st.none(), st.text(max_size=500), st.binary(max_size=300).map(
+    lambda b: base64.urlsafe_b64encode(b).decode())), USER_IDS)
+def test_arbitrary_input_never_opens_nor_raises(token, user_id):
+    assert _open(token, user_id) is None
+
+
+@given(USER_IDS, SECRETS)
+def test_other_ciphertexts_of_the_keyring_do_not_fit(user_id, secret):
+    # E.g. a stored (encrypted) TOTP secret, or a sealed value without the tag and time.
+    for plain in (secret, f"{user_id}:{secret}", f"{user_id}:{int(NOW.timestamp())}:{secret}",
+                  f"totp-enrol:v0:{user_id}:{int(NOW.timestamp())}:{secret}"):
+        token = base64.urlsafe_b64encode(KEYRING.encrypt(plain)).decode()
+        assert _open(token, user_id) is None
+
+
+def test_pending_refuses_a_malformed_secret_or_time():
+    t = int(NOW.timestamp())
+    for plain in (f"{TOTP_PENDING_TAG}:7:{t}:not-base32!", f"{TOTP_PENDING_TAG}:7:soon:ABCDEFGHIJKLMNOP",
+                  f"{TOTP_PENDING_TAG}:7:{t}:ABCD", f"{TOTP_PENDING_TAG}:07:{t}:ABCDEFGHIJKLMNOP",
+                  f"{TOTP_PENDING_TAG}:7:{t}:ABCDEFGHIJKLMNOP:X"):
+        assert _open(base64.urlsafe_b64encode(KEYRING.encrypt(plain)).decode(), 7) is None
+    assert _open(seal_totp_pending(KEYRING, 7, "ABCDEFGHIJKLMNOP", NOW), 7) == "ABCDEFGHIJKLMNOP"
+    future = seal_totp_pending(KEYRING, 7, "ABCDEFGHIJKLMNOP", NOW + timedelta(minutes=2))
+    assert _open(future, 7) is None

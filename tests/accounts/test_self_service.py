@@ -116,7 +116,7 @@ def test_change_password(client, db_url):
         r = _post_password(client, PASSWORD, new)
         assert r.status_code == 400 and message in r.text, (new, r.text)
         assert 'id="new_password-error"' in r.text and 'value="' + new not in r.text
-        assert 'aria-invalid="true"' in r.text
+        assert 'aria-invalid="true" aria-describedby="new_password-error policy"' in r.text
     r = _post_password(client, PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x")
     assert r.status_code == 400 and "两次输入的新密码不一致" in r.text and NEW_PASSWORD not in r.text
     r = _post_password(client, "", "")

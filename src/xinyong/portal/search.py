@@ -22,8 +22,8 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, true
+from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
 from xinyong.catalogue.schemas import LIST_KINDS
@@ -258,27 +258,43 @@ def parse_subject_key(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _list_resources() -> dict[str, str]:
+    """Resource code → list kind (red/black/watch) of the catalogue's list resources."""
+    catalogue = load_catalogue(get_settings().catalogue_dir)
+    return {code: res.list_kind for code, res in catalogue.resources.items() if res.list_kind}
+
+
 def badges_for(session: Session, subject_ids: list[int], today: date | None = None) -> dict[int, list[dict]]:
     """Red/black/watch list and objection badges from the records the public sees now."""
-    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
     if not subject_ids:
-        return out
-    stmt = (select(Record).where(Record.subject_id.in_(subject_ids), public_record_clause(today))
-            .options(defer(Record.data), defer(Record.personal_enc)))
-    return badges_from_records(subject_ids, session.scalars(stmt))
+        return {}
+    lists = _list_resources()
+    # Only the rows that make a badge, and only three columns: a page of results used to load
+    # every public record of its twenty subjects as full objects.
+    stmt = (select(Record.subject_id, Record.resource, Record.objection_open)
+            .where(Record.subject_id.in_(subject_ids), public_record_clause(today),
+                   or_(Record.resource.in_(sorted(lists)), Record.objection_open == true()))
+            .distinct())
+    # A public record is active and not repaired, so an open objection is its only status label.
+    return _badges(subject_ids, ((sid, lists.get(res), bool(objection))
+                                 for sid, res, objection in session.execute(stmt)))
 
 
 def badges_from_records(subject_ids: list[int], records: Iterable[Record]) -> dict[int, list[dict]]:
     """Badges from public records already loaded (the profile page has them at hand)."""
-    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
-    catalogue = load_catalogue(get_settings().catalogue_dir)
+    lists = _list_resources()
+    return _badges(subject_ids, ((r.subject_id, lists.get(r.resource), record_status_label(r) == OBJECTION_LABEL)
+                                 for r in records))
+
+
+def _badges(subject_ids: list[int], rows: Iterable[tuple[int, str | None, bool]]) -> dict[int, list[dict]]:
     found: dict[int, set[str]] = {sid: set() for sid in subject_ids}
-    for record in records:
-        res = catalogue.resources.get(record.resource)
-        if res is not None and res.list_kind:
-            found[record.subject_id].add(res.list_kind)
-        if record_status_label(record) == OBJECTION_LABEL:
-            found[record.subject_id].add("objection")
+    for sid, list_kind, objection in rows:
+        if list_kind:
+            found[sid].add(list_kind)
+        if objection:
+            found[sid].add("objection")
+    out: dict[int, list[dict]] = {}
     for sid, codes in found.items():
         out[sid] = [{"code": c, "label": BADGES[c]} for c in ("red", "black", "watch") if c in codes]
         if "objection" in codes:

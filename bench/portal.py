@@ -202,11 +202,14 @@ def _free_port() -> int:
 
 
 def serve(var_dir: Path, url: str, workers: int) -> tuple[subprocess.Popen, str]:
+    """The server as production runs it: ``xinyong serve --workers N``, with the default log level
+    (one access line per request, written to a file here)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "xinyong.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    env = {**_env(var_dir, url), "XINYONG_LOG_LEVEL": "INFO"}
+    log_file = (var_dir / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "xinyong.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(workers)],
-                            env=_env(var_dir, url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     import httpx
 
     base = f"http://127.0.0.1:{port}"
@@ -218,7 +221,7 @@ def serve(var_dir: Path, url: str, workers: int) -> tuple[subprocess.Popen, str]
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+    raise SystemExit(f"server did not start: {(var_dir / 'server.log').read_text()[-2000:]}")
 
 
 def measure(base: str, urls: list[str], clients: int = CLIENTS) -> dict:

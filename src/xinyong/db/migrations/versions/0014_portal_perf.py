@@ -1,4 +1,4 @@
-"""portal performance: covering indexes for the public lists (double publicity, red/black lists)
+"""portal performance: covering indexes for the public lists and for a subject's public records
 
 Revision ID: 0014_portal_perf
 Revises: 0013_merge
@@ -12,6 +12,10 @@ so counting a list read every penalty row (170-250 ms at 500,000 records) and a 
 sort on PostgreSQL. These replace them with the same leading columns followed by ``id`` (the
 order's tie-break) and the columns of the public clause: counting and finding a page's ids
 read the index only.
+
+Likewise (subject_id) becomes (subject_id, resource, objection_open, public clause columns):
+search results' badges, the person-visibility check and a profile's records are decided in the
+index (12 ms → 0.4 ms for a page of badges on PostgreSQL at 500,000 records).
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ PUBLIC = ["published", "status", "repaired_at", "valid_until", "public_until"]
 
 
 def upgrade() -> None:
+    op.drop_index("ix_records_subject_id", table_name="records")
+    op.create_index("ix_records_subject_public", "records", ["subject_id", "resource", "objection_open", *PUBLIC],
+                    unique=False)
     op.drop_index("ix_records_department_resource_main_date", table_name="records")
     op.drop_index("ix_records_resource_main_date", table_name="records")
     op.create_index("ix_records_public_resource", "records", ["resource", "main_date", "id", *PUBLIC], unique=False)
@@ -39,3 +46,5 @@ def downgrade() -> None:
     op.create_index("ix_records_resource_main_date", "records", ["resource", "main_date"], unique=False)
     op.create_index("ix_records_department_resource_main_date", "records",
                     ["department_id", "resource", "main_date"], unique=False)
+    op.drop_index("ix_records_subject_public", table_name="records")
+    op.create_index("ix_records_subject_id", "records", ["subject_id"], unique=False)

@@ -175,6 +175,8 @@ def _rarest(conn: Connection, grams: set[int]) -> int:
     """The gram with the shortest posting list (each counted up to ``RESULT_CAP * 4``), in one
     statement however many grams the query has."""
     ordered = sorted(grams)
+    if not ordered:
+        return -1  # no gram: an empty posting list
     counts = [select(func.count()).select_from(select(GR.c.subject_id).where(GR.c.gram == g)
                                                .limit(RESULT_CAP * 4).subquery()).scalar_subquery()
               for g in ordered]

@@ -275,8 +275,6 @@ def subject_profile(session: Session, identifier: str, *, today: date | None = N
     """The public credit file (主体信用档案) of a subject: basic facts, then one section per
     catalogue category with the records the public may see now."""
     subject = find_public_subject(session, identifier, today=today)
-    if subject.kind != "natural_person":
-        session.refresh(subject, ["identifiers", "names"])
     cat = catalogue()
     depts = departments(session)
     rows = session.scalars(select(Record).where(Record.subject_id == subject.id, public_record_clause(today))

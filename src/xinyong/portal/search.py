@@ -4,10 +4,11 @@ Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigr
 lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects service
 calls it wherever subjects are created or renamed, in the same transaction.
 
-Query: the rarest bigram of the query (its posting list counted up to ``CANDIDATE_CAP``) is
+Query: the rarest bigram of the query (its posting list counted up to ``RESULT_CAP * 4``) is
 scanned in subject order and each candidate confirmed with ``LIKE '%key%'`` on the names; at
 most ``RESULT_CAP`` matches are collected, so a query as vague as 有限 costs the same as a
-precise one. The same SQL runs on SQLite and PostgreSQL.
+precise one. The database ranks, counts and pages them: only a page of ids comes back. The same
+SQL runs on SQLite and PostgreSQL.
 
 Visibility: organisations are public; a natural person is found only while at least one of
 their records is public (``publication.public_record_clause``), and then only with a masked

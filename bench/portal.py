@@ -346,7 +346,8 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=800, help="requests of each kind")
     p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes (xinyong serve --workers)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="server worker processes (xinyong serve --workers)")
     p.add_argument("--json", action="store_true", help="print only JSON")
     args = p.parse_args()
     args.records = args.records or 10 * args.subjects

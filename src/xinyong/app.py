@@ -72,6 +72,9 @@ def create_app() -> FastAPI:
     from xinyong.ops.web import install_ops  # issue #12: /metrics, /readyz, access log, body limits
 
     install_ops(app)
+    # The public website's pages first: routing tries the routers in order, and these are most
+    # of the traffic (no other route's path overlaps theirs: the order changes nothing else).
+    app.include_router(portal_pages_router)
     app.include_router(catalogue_router)
     app.include_router(departments_router)
     app.include_router(subjects_router)
@@ -87,9 +90,8 @@ def create_app() -> FastAPI:
     app.include_router(measures_api_router)
     app.include_router(measures_pages_router)
     app.include_router(rating_router)
-    # The public website (home, search, profiles, publicity, lists, notices), console and /me pages.
+    # The portal's API, console and /me pages (its public pages are included first, above).
     app.include_router(portal_api_router)
-    app.include_router(portal_pages_router)
     app.include_router(portal_console_router)
     app.include_router(portal_me_router)
     app.include_router(exchange_router)

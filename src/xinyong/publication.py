@@ -16,6 +16,7 @@ window ends even before ``xinyong tick`` has recorded the closure.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
@@ -42,14 +43,28 @@ def _today(today: date | None) -> date:
     return clock_today()
 
 
+_clauses: dict[tuple, ColumnElement[bool]] = {}
+_clauses_lock = threading.Lock()
+
+
 def public_record_clause(today: date | None = None) -> ColumnElement[bool]:
     """SQL condition: the record is of a public resource, in force, published under its window
     rules, not repaired, and neither past its window nor its own end date."""
     today = _today(today)
-    codes = public_resource_codes()
+    codes = tuple(public_resource_codes())
     if not codes:
         return false()
-    return and_(Record.resource.in_(codes), in_force_clause(today))
+    # Building this expression cost about a millisecond, twice per public page; it depends only
+    # on the day and the catalogue, and SQLAlchemy expressions are immutable, so it is reused.
+    key = (today, codes)
+    clause = _clauses.get(key)
+    if clause is None:
+        clause = and_(Record.resource.in_(codes), in_force_clause(today))
+        with _clauses_lock:
+            if len(_clauses) > 64:
+                _clauses.clear()
+            _clauses[key] = clause
+    return clause
 
 
 def in_force_clause(today: date | None = None) -> ColumnElement[bool]:

@@ -53,11 +53,28 @@ def route_template(request: Request) -> str | None:
     route = request.scope.get("route")
     if route is None:
         return None
+    contexts = _route_contexts(request.app, route)
+    if len(contexts) == 1:
+        return contexts[0].path
     scope = {**request.scope, "path": request.scope.get("path", "")}
-    for ctx in iter_route_contexts(request.app.routes):
-        if ctx.original_route is route and ctx.matches(scope)[0] == Match.FULL:
+    for ctx in contexts:
+        if ctx.matches(scope)[0] == Match.FULL:
             return ctx.path
     return getattr(route, "path", None)
+
+
+def _route_contexts(app: Any, route: Any) -> tuple:
+    """The contexts (one per router prefix it is included under) of a route, indexed once per
+    application: walking every route on every request cost a millisecond of each page."""
+    index = getattr(app.state, "route_contexts", None)
+    hit = index.get(id(route)) if index is not None else None
+    if hit is None or hit[0] is not route:
+        index = {}
+        for ctx in iter_route_contexts(app.routes):  # routes are unhashable: keyed by identity
+            index.setdefault(id(ctx.original_route), (ctx.original_route, []))[1].append(ctx)
+        app.state.route_contexts = index
+        hit = index.get(id(route), (route, []))
+    return tuple(hit[1])
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -73,7 +74,14 @@ class Record(Base):
 
     __tablename__ = "records"
     # Only the indexes lookups need: every index costs each of millions of inserts.
-    __table_args__ = (UniqueConstraint("resource", "natural_key_hash"),)
+    __table_args__ = (
+        UniqueConstraint("resource", "natural_key_hash"),
+        # A subject's records; after subject_id, the columns of ``publication.public_record_clause``
+        # (and the badges' resource and objection flag), so that what the public may see of a
+        # subject is decided in the index, without reading rows that are not public (0014).
+        Index("ix_records_subject_public", "subject_id", "resource", "objection_open", "published", "status",
+              "repaired_at", "valid_until", "public_until"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     resource: Mapped[str] = mapped_column(String(64))
@@ -83,7 +91,7 @@ class Record(Base):
     # No foreign keys on records and versions: PostgreSQL checks each one per inserted row, which
     # doubled the cost of bulk intake. Every id written here is read or created in the same
     # transaction (subjects and departments are never deleted), so the code is the guarantee.
-    subject_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    subject_id: Mapped[int] = mapped_column(BigInteger)
     department_id: Mapped[int] = mapped_column(Integer)
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     # active | withdrawn

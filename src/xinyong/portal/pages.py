@@ -122,8 +122,10 @@ def publicity_page(request: Request, session: DbSession, kind: str, department: 
     kind = _publicity_kind(kind)
     res = service.publicity_resource(kind)
     flt = _list_filter(department, date_from, date_to, category, keyword)
-    result = service.record_page(session, res, flt, page=_int(page, "页码", 1))
     cat_field = service.category_field(res)
+    # The table shows one field of each record, its category.
+    result = service.record_page(session, res, flt, page=_int(page, "页码", 1),
+                                 fields=[cat_field.code] if cat_field else [])
     return render(request, "portal/publicity.html", {
         "kind": kind, "title": service.PUBLICITY_TITLES[kind], "res": res, "flt": flt, "result": result,
         "categories": cat_field.enum_values if cat_field else [], "category_label": cat_field.label if cat_field else None,
@@ -188,10 +190,11 @@ def list_page(request: Request, session: DbSession, code: str, keyword: str | No
               date_from: str | None = None, date_to: str | None = None, page: str | None = None) -> Response:
     res = service.list_resource(code)
     flt = _list_filter(None, date_from, date_to, None, keyword)
-    result = service.record_page(session, res, flt, page=_int(page, "页码", 1))
+    basis = service.list_basis_fields(res)
+    result = service.record_page(session, res, flt, page=_int(page, "页码", 1), fields=basis)
     return render(request, "portal/list.html", {"res": res, "flt": flt, "result": result,
                                                 "list_label": LIST_KINDS[res.list_kind],
-                                                "basis_fields": service.list_basis_fields(res)})
+                                                "basis_fields": basis})
 
 
 # --- notices --------------------------------------------------------------------------------------

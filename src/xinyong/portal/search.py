@@ -4,10 +4,11 @@ Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigr
 lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects service
 calls it wherever subjects are created or renamed, in the same transaction.
 
-Query: the rarest bigram of the query (its posting list counted up to ``CANDIDATE_CAP``) is
+Query: the rarest bigram of the query (its posting list counted up to ``RESULT_CAP * 4``) is
 scanned in subject order and each candidate confirmed with ``LIKE '%key%'`` on the names; at
 most ``RESULT_CAP`` matches are collected, so a query as vague as 有限 costs the same as a
-precise one. The same SQL runs on SQLite and PostgreSQL.
+precise one. The database ranks, counts and pages them: only a page of ids comes back. The same
+SQL runs on SQLite and PostgreSQL.
 
 Visibility: organisations are public; a natural person is found only while at least one of
 their records is public (``publication.public_record_clause``), and then only with a masked
@@ -22,8 +23,8 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Connection, bindparam, case, delete, exists, func, insert, or_, select, true, union
+from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
 from xinyong.catalogue.schemas import LIST_KINDS
@@ -172,23 +173,24 @@ def _person_visible(today: date | None):
 
 
 def _rarest(conn: Connection, grams: set[int]) -> int:
-    best, best_n = None, None
-    for g in sorted(grams):
-        n = conn.execute(select(func.count()).select_from(
-            select(GR.c.subject_id).where(GR.c.gram == g).limit(RESULT_CAP * 4).subquery())).scalar_one()
-        if best_n is None or n < best_n:
-            best, best_n = g, n
-            if n == 0:
-                break
-    return best  # type: ignore[return-value]
+    """The gram with the shortest posting list (each counted up to ``RESULT_CAP * 4``), in one
+    statement however many grams the query has."""
+    ordered = sorted(grams)
+    if not ordered:
+        return -1  # no gram: an empty posting list
+    counts = [select(func.count()).select_from(select(GR.c.subject_id).where(GR.c.gram == g)
+                                               .limit(RESULT_CAP * 4).subquery()).scalar_subquery()
+              for g in ordered]
+    row = conn.execute(select(*counts)).one()
+    return min(zip(row, ordered))[1]
 
 
-def _branch(conn: Connection, gram: int, match, filters: list) -> list[tuple[int, str]]:
-    stmt = (select(PS.c.subject_id, PS.c.names_key)
+def _branch(gram: int, match, filters: list):
+    """Subjects on one posting list whose names match, in subject order, at most one past the cap."""
+    return (select(PS.c.subject_id, PS.c.names_key)
             .select_from(GR.join(PS, PS.c.subject_id == GR.c.subject_id))
             .where(GR.c.gram == gram, match, *filters)
-            .order_by(GR.c.subject_id).limit(RESULT_CAP + 1))
-    return [(sid, key) for sid, key in conn.execute(stmt)]
+            .order_by(GR.c.subject_id).limit(RESULT_CAP + 1)).subquery()
 
 
 def _validate_filters(kind: str | None, region: str | None, page: int, size: int) -> None:
@@ -203,43 +205,63 @@ def _validate_filters(kind: str | None, region: str | None, page: int, size: int
         raise BadQuery(f"最多显示前 {RESULT_CAP} 条结果，请输入更完整的名称以缩小范围。", code="page_out_of_range")
 
 
+def _kind_region(kind: str | None, region: str | None) -> list:
+    return [*([PS.c.kind == kind] if kind else []), *([PS.c.region == region] if region else [])]
+
+
+def _code_matches(conn: Connection, query: Query, kind: str | None, region: str | None) -> list[int]:
+    stmt = (select(PS.c.subject_id).select_from(SI.join(PS, PS.c.subject_id == SI.c.subject_id))
+            .where(SI.c.value == query.key, PS.c.kind != "natural_person", *_kind_region(kind, region))
+            .distinct().limit(RESULT_CAP))
+    return sorted(conn.execute(stmt).scalars())
+
+
+def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None, today: date | None):
+    """(matches, order) of a name query, for the caller to count and page in SQL: the union of the
+    name branch and the initials branch, and the ranking (exact current name, then current name
+    starting with the query, then subject order)."""
+    filters = [_person_visible(today), *_kind_region(kind, region)]
+    key = _escape_like(query.key)
+    branches = [_branch(_rarest(conn, bigrams(query.key)), PS.c.names_key.like(f"%{key}%", escape="\\"), filters)]
+    if query.initials:
+        branches.append(_branch(_rarest(conn, initials_bigrams(query.initials)),
+                                PS.c.initials.like(f"%{_escape_like(query.initials)}%", escape="\\"), filters))
+    parts = [select(b.c.subject_id, b.c.names_key) for b in branches]
+    found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
+    # names_key is the current name, then former names after "\n" (never inside a query).
+    rank = case((or_(found.c.names_key == query.key, found.c.names_key.like(f"{key}\n%", escape="\\")), 0),
+                (found.c.names_key.like(f"{key}%", escape="\\"), 1), else_=2)
+    return found, (rank, found.c.subject_id)
+
+
 def matching_subject_ids(session: Session, query: Query, *, kind: str | None = None, region: str | None = None,
                          today: date | None = None) -> tuple[list[int], bool]:
     """Ids of the subjects matching a parsed query, best first (exact name, then name starting
     with the query, then subject order); at most ``RESULT_CAP``. Returns (ids, exact_total)."""
     conn = session.connection()
-    filters = [_person_visible(today)]
-    if kind:
-        filters.append(PS.c.kind == kind)
-    if region:
-        filters.append(PS.c.region == region)
     if query.mode == "code":
-        stmt = (select(PS.c.subject_id).select_from(SI.join(PS, PS.c.subject_id == SI.c.subject_id))
-                .where(SI.c.value == query.key, PS.c.kind != "natural_person", *filters[1:])
-                .distinct().limit(RESULT_CAP))
-        return sorted(conn.execute(stmt).scalars()), True
-    found: dict[int, str] = {}
-    capped = False
-    pattern = f"%{_escape_like(query.key)}%"
-    rows = _branch(conn, _rarest(conn, bigrams(query.key)), PS.c.names_key.like(pattern, escape="\\"), filters)
-    capped |= len(rows) > RESULT_CAP
-    found.update(rows[:RESULT_CAP])
-    if query.initials:
-        pattern = f"%{_escape_like(query.initials)}%"
-        rows = _branch(conn, _rarest(conn, initials_bigrams(query.initials)),
-                       PS.c.initials.like(pattern, escape="\\"), filters)
-        capped |= len(rows) > RESULT_CAP
-        found.update(rows[:RESULT_CAP])
+        return _code_matches(conn, query, kind, region), True
+    found, order = _ranked(conn, query, kind, region, today)
+    ids = list(conn.execute(select(found.c.subject_id).order_by(*order).limit(RESULT_CAP + 1)).scalars())
+    return ids[:RESULT_CAP], len(ids) <= RESULT_CAP
 
-    def rank(item: tuple[int, str]) -> tuple[int, int]:
-        sid, key = item
-        current = key.split("\n", 1)[0]
-        return (0 if current == query.key else 1 if current.startswith(query.key) else 2, sid)
 
-    ordered = [sid for sid, _ in sorted(found.items(), key=rank)]
-    if len(ordered) > RESULT_CAP:
-        ordered, capped = ordered[:RESULT_CAP], True
-    return ordered, not capped
+def _matching_page(session: Session, query: Query, *, kind: str | None, region: str | None, today: date | None,
+                   offset: int, size: int) -> tuple[list[int], int, bool]:
+    """One page of matches and their total (at most ``RESULT_CAP``): (ids, total, exact). Ranked,
+    counted and paged by the database: the matches (up to a thousand names) never reach Python."""
+    conn = session.connection()
+    if query.mode == "code":
+        ids = _code_matches(conn, query, kind, region)
+        return ids[offset:offset + size], len(ids), True
+    found, order = _ranked(conn, query, kind, region, today)
+    rows = conn.execute(select(found.c.subject_id, func.count().over())
+                        .order_by(*order).offset(offset).limit(size)).all()
+    if rows:
+        n = rows[0][1]
+    else:  # past the last page (or nothing found): the total still says how many there are
+        n = conn.execute(select(func.count()).select_from(found)).scalar_one() if offset else 0
+    return [sid for sid, _ in rows], min(n, RESULT_CAP), n <= RESULT_CAP
 
 
 def subject_key(subject: Subject | Any) -> str:
@@ -258,27 +280,43 @@ def parse_subject_key(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _list_resources() -> dict[str, str]:
+    """Resource code → list kind (red/black/watch) of the catalogue's list resources."""
+    catalogue = load_catalogue(get_settings().catalogue_dir)
+    return {code: res.list_kind for code, res in catalogue.resources.items() if res.list_kind}
+
+
 def badges_for(session: Session, subject_ids: list[int], today: date | None = None) -> dict[int, list[dict]]:
     """Red/black/watch list and objection badges from the records the public sees now."""
-    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
     if not subject_ids:
-        return out
-    stmt = (select(Record).where(Record.subject_id.in_(subject_ids), public_record_clause(today))
-            .options(defer(Record.data), defer(Record.personal_enc)))
-    return badges_from_records(subject_ids, session.scalars(stmt))
+        return {}
+    lists = _list_resources()
+    # Only the rows that make a badge, and only three columns: a page of results used to load
+    # every public record of its twenty subjects as full objects.
+    stmt = (select(Record.subject_id, Record.resource, Record.objection_open)
+            .where(Record.subject_id.in_(subject_ids), public_record_clause(today),
+                   or_(Record.resource.in_(sorted(lists)), Record.objection_open == true()))
+            .distinct())
+    # A public record is active and not repaired, so an open objection is its only status label.
+    return _badges(subject_ids, ((sid, lists.get(res), bool(objection))
+                                 for sid, res, objection in session.execute(stmt)))
 
 
 def badges_from_records(subject_ids: list[int], records: Iterable[Record]) -> dict[int, list[dict]]:
     """Badges from public records already loaded (the profile page has them at hand)."""
-    out: dict[int, list[dict]] = {sid: [] for sid in subject_ids}
-    catalogue = load_catalogue(get_settings().catalogue_dir)
+    lists = _list_resources()
+    return _badges(subject_ids, ((r.subject_id, lists.get(r.resource), record_status_label(r) == OBJECTION_LABEL)
+                                 for r in records))
+
+
+def _badges(subject_ids: list[int], rows: Iterable[tuple[int, str | None, bool]]) -> dict[int, list[dict]]:
     found: dict[int, set[str]] = {sid: set() for sid in subject_ids}
-    for record in records:
-        res = catalogue.resources.get(record.resource)
-        if res is not None and res.list_kind:
-            found[record.subject_id].add(res.list_kind)
-        if record_status_label(record) == OBJECTION_LABEL:
-            found[record.subject_id].add("objection")
+    for sid, list_kind, objection in rows:
+        if list_kind:
+            found[sid].add(list_kind)
+        if objection:
+            found[sid].add("objection")
+    out: dict[int, list[dict]] = {}
     for sid, codes in found.items():
         out[sid] = [{"code": c, "label": BADGES[c]} for c in ("red", "black", "watch") if c in codes]
         if "objection" in codes:
@@ -293,8 +331,8 @@ def search_subjects(session: Session, q: str | None, *, kind: str | None = None,
     kind = kind or None
     region = region or None
     _validate_filters(kind, region, page, size)
-    ids, exact = matching_subject_ids(session, query, kind=kind, region=region, today=today)
-    page_ids = ids[(page - 1) * size: page * size]
+    page_ids, total, exact = _matching_page(session, query, kind=kind, region=region, today=today,
+                                            offset=(page - 1) * size, size=size)
     subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(page_ids)))} if page_ids else {}
     badges = badges_for(session, page_ids, today)
     items = []
@@ -314,9 +352,9 @@ def search_subjects(session: Session, q: str | None, *, kind: str | None = None,
             "key": subject_key(s) if not person else f"s-{s.id}",
             "url": f"/subjects/{subject_key(s) if not person else f's-{s.id}'}",
         })
-    return {"query": query.key if query.mode == "name" else None, "mode": query.mode, "total": len(ids),
+    return {"query": query.key if query.mode == "name" else None, "mode": query.mode, "total": total,
             "total_exact": exact, "page": page, "size": size,
-            "pages": max(1, -(-len(ids) // size)), "items": items}
+            "pages": max(1, -(-total // size)), "items": items}
 
 
 __all__ = [

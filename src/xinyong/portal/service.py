@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -166,13 +166,15 @@ def _subject_field_codes(res: Resource) -> set[str]:
     return set(res.subject_fields.referenced().values())
 
 
-def record_fields(res: Resource, data: dict[str, Any], *, include_subject: bool = False) -> list[tuple[str, str]]:
-    """(label, display value) of a record's public fields, catalogue order, empty ones left out.
-    Personal fields are never shown here (their values are not stored in ``data``)."""
+def record_fields(res: Resource, data: dict[str, Any], *, include_subject: bool = False,
+                  only: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """(label, display value) of a record's public fields, catalogue order, empty ones left out;
+    ``only``: just these field codes. Personal fields are never shown here (their values are not
+    stored in ``data``)."""
     skip = set() if include_subject else _subject_field_codes(res)
     out = []
     for f in res.public_fields:
-        if f.code in skip or f.personal:
+        if f.code in skip or f.personal or (only is not None and f.code not in only):
             continue
         shown = _display(f, data.get(f.code))
         if shown is not None:
@@ -188,7 +190,7 @@ def _record_title(res: Resource, data: dict[str, Any]) -> str:
 
 
 def present_record(record: Record, res: Resource, depts: dict[int, Department], *,
-                   today: date | None = None) -> dict[str, Any]:
+                   today: date | None = None, fields: Collection[str] | None = None) -> dict[str, Any]:
     dept = depts.get(record.department_id)
     data = record.data or {}
     return {
@@ -206,7 +208,7 @@ def present_record(record: Record, res: Resource, depts: dict[int, Department], 
                         "长期" if record.valid_until.year >= 2099 else record.valid_until.isoformat()),
         "public_until": _public_until(record),
         "status": record_status_label(record, today) if today else record_status_label(record),
-        "fields": record_fields(res, data),
+        "fields": record_fields(res, data, only=fields),
     }
 
 
@@ -273,8 +275,6 @@ def subject_profile(session: Session, identifier: str, *, today: date | None = N
     """The public credit file (主体信用档案) of a subject: basic facts, then one section per
     catalogue category with the records the public may see now."""
     subject = find_public_subject(session, identifier, today=today)
-    if subject.kind != "natural_person":
-        session.refresh(subject, ["identifiers", "names"])
     cat = catalogue()
     depts = departments(session)
     rows = session.scalars(select(Record).where(Record.subject_id == subject.id, public_record_clause(today))
@@ -405,8 +405,12 @@ def _subjects_of(session: Session, records: list[Record]) -> dict[int, Subject]:
     ids = {r.subject_id for r in records}
     if not ids:
         return {}
-    return {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(ids))
-                                              .options(selectinload(Subject.identifiers)))}
+    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(ids)))}
+    # Identifiers only where ``subject_key`` needs them: an organisation without a USCC.
+    need = [sid for sid, s in subjects.items() if not s.uscc and s.kind != "natural_person"]
+    if need:
+        session.scalars(select(Subject).where(Subject.id.in_(need)).options(selectinload(Subject.identifiers))).all()
+    return subjects
 
 
 def _row_subject(s: Subject | None, data: dict[str, Any], res: Resource) -> dict[str, Any]:
@@ -419,8 +423,9 @@ def _row_subject(s: Subject | None, data: dict[str, Any], res: Resource) -> dict
 
 
 def record_page(session: Session, res: Resource, flt: ListFilter, *, page: int = 1, size: int = LIST_PAGE_SIZE,
-                today: date | None = None) -> dict[str, Any]:
-    """One page of a public list (double publicity or red/black list), newest first."""
+                today: date | None = None, fields: Collection[str] | None = None) -> dict[str, Any]:
+    """One page of a public list (double publicity or red/black list), newest first. ``fields``:
+    the codes of the fields the page shows (default all public ones)."""
     if page < 1 or not 1 <= size <= 100:
         raise BadQuery("页码从1开始，每页1至100条。", code="invalid_page")
     if (page - 1) * size >= LIST_COUNT_CAP:
@@ -428,13 +433,16 @@ def record_page(session: Session, res: Resource, flt: ListFilter, *, page: int =
     stmt = _filtered(session, res, flt, today)
     key = (_db_key(session), res.code, tuple(sorted(flt.as_query().items())), today or portal_today())
     total, exact = count_cache.get(key, lambda: _count_capped(session, stmt, LIST_COUNT_CAP))
-    rows = session.scalars(stmt.order_by(Record.main_date.desc(), Record.id.desc())
-                           .offset((page - 1) * size).limit(size)).all()
+    order = (Record.main_date.desc(), Record.id.desc())
+    # The page's ids first, from the covering index alone (0014), then only those rows: the rows
+    # skipped by the offset are never read.
+    ids = stmt.with_only_columns(Record.id).order_by(*order).offset((page - 1) * size).limit(size)
+    rows = session.scalars(select(Record).where(Record.id.in_(ids.scalar_subquery())).order_by(*order)).all()
     subjects = _subjects_of(session, rows)
     depts = departments(session)
     items = []
     for r in rows:
-        item = present_record(r, res, depts, today=today)
+        item = present_record(r, res, depts, today=today, fields=fields)
         item["subject"] = _row_subject(subjects.get(r.subject_id), r.data or {}, res)
         items.append(item)
     return {"resource": res.code, "resource_name": res.name, "total": total, "total_exact": exact,
@@ -525,10 +533,11 @@ def home_figures(session: Session, today: date | None = None) -> dict[str, Any]:
         latest = {}
         for kind, code in PUBLICITY.items():
             if code in cat:
-                latest[kind] = record_page(session, cat.get(code), ListFilter(), size=5, today=today)["items"]
+                latest[kind] = record_page(session, cat.get(code), ListFilter(), size=5, today=today,
+                                           fields=())["items"]
         changes = []
         for res in list_resources():
-            for item in record_page(session, res, ListFilter(), size=3, today=today)["items"]:
+            for item in record_page(session, res, ListFilter(), size=3, today=today, fields=())["items"]:
                 item["list_label"] = LIST_KINDS[res.list_kind]
                 changes.append(item)
         changes.sort(key=lambda i: (i["date"] or "", i["id"]), reverse=True)

@@ -46,6 +46,18 @@ def has_route(request: Request, name: str) -> bool:
     return name in names
 
 
+def route_path(app: Any, name: str) -> str:
+    """``app.url_path_for(name)`` for a route without parameters, remembered per application:
+    the lookup walks every route, and a profile page asked for it twice per record."""
+    paths = getattr(app.state, "route_paths", None)
+    if paths is None:
+        paths = app.state.route_paths = {}
+    path = paths.get(name)
+    if path is None:
+        path = paths[name] = str(app.url_path_for(name))
+    return path
+
+
 def url_with(request: Request, **changes: Any) -> str:
     """The current URL with some query parameters changed (paging links keep the filters)."""
     params = dict(request.query_params)
@@ -66,6 +78,7 @@ def _context(request: Request) -> dict[str, Any]:
 
 templates = Jinja2Templates(directory=str(WEB / "templates"), context_processors=[_context])
 templates.env.globals["static_url"] = static_url
+templates.env.globals["route_path"] = route_path
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,5 +20,15 @@ class RatingSettings(BaseSettings):
     supervision_file: Path | None = None
 
 
-def get_rating_settings() -> RatingSettings:
+_ENV = tuple(f"XINYONG_{name.upper()}" for name in RatingSettings.model_fields)
+
+
+@lru_cache(maxsize=8)
+def _settings(_env: tuple[str | None, ...]) -> RatingSettings:
     return RatingSettings()
+
+
+def get_rating_settings() -> RatingSettings:
+    # Read from the environment every time (tests and operators change it), but parsed only when
+    # it changed: parsing cost half a millisecond on every public profile page.
+    return _settings(tuple(os.environ.get(name) for name in _ENV))

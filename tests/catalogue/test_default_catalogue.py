@@ -42,6 +42,28 @@ def test_default_load_is_cached_and_stable(catalogue):
     assert again.codes == catalogue.codes
 
 
+def test_a_configured_directory_is_loaded_once(tmp_path, monkeypatch):
+    """A deployment's own catalogue (XINYONG_CATALOGUE_DIR) is cached like the default: the
+    pages and the API ask for it on every request and must not rescan the YAML each time."""
+    import shutil
+
+    from xinyong.catalogue import clear_catalogue_cache
+    from xinyong.config import reset_settings
+    from xinyong.portal import service as portal
+
+    shutil.copytree(DEFAULT_DIR, tmp_path / "catalogue")
+    monkeypatch.setenv("XINYONG_CATALOGUE_DIR", str(tmp_path / "catalogue"))
+    reset_settings()
+    clear_catalogue_cache()
+    try:
+        first = portal.catalogue()
+        assert load_catalogue() is first and portal.catalogue() is first
+    finally:
+        monkeypatch.delenv("XINYONG_CATALOGUE_DIR")
+        reset_settings()
+        clear_catalogue_cache()
+
+
 def test_order_follows_national_categories(catalogue):
     rank = [CATEGORIES.index(r.category) for r in catalogue]
     assert rank == sorted(rank)

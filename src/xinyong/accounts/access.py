@@ -221,9 +221,8 @@ def _catalogue_disclosure(resource: str | None) -> str:
     if not resource:
         return "government"
     from xinyong.catalogue import load_catalogue
-    from xinyong.config import get_settings
 
-    catalogue = load_catalogue(get_settings().catalogue_dir)
+    catalogue = load_catalogue()
     if resource not in catalogue:
         raise InvalidInput(f"信用信息目录中没有资源 {resource}。", code="unknown_resource")
     return catalogue.get(resource).disclosure

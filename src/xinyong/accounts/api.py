@@ -38,7 +38,6 @@ def my_access_history(
     if actor.subject_id is None:
         return {"total": 0, "page": page, "size": size, "items": []}
     from xinyong.catalogue import load_catalogue
-    from xinyong.config import get_settings
 
-    names = {r.code: r.name for r in load_catalogue(get_settings().catalogue_dir)}
+    names = {r.code: r.name for r in load_catalogue()}
     return access_history(session, actor.subject_id, page=page, size=size, resource_names=names)

@@ -50,12 +50,11 @@ class NewClient:
 
 def _check_resources(resources: Iterable[str]) -> list[str]:
     from xinyong.catalogue import load_catalogue
-    from xinyong.config import get_settings
 
     items = sorted({r.strip() for r in resources if r and r.strip()}) or ["*"]
     if "*" in items:
         return ["*"]
-    catalogue = load_catalogue(get_settings().catalogue_dir)
+    catalogue = load_catalogue()
     unknown = [r for r in items if r not in catalogue]
     if unknown:
         raise InvalidInput(f"信用信息目录中没有资源：{'、'.join(unknown)}。可用 `xinyong catalogue list` 查看资源代码，"

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
 from xinyong.catalogue.schemas import LIST_KINDS
-from xinyong.config import get_settings
 from xinyong.identity.regions import region_name
 from xinyong.intake.models import Record
 from xinyong.portal.models import SearchEntry, SearchGram
@@ -282,7 +281,7 @@ def parse_subject_key(text: str) -> int | None:
 
 def _list_resources() -> dict[str, str]:
     """Resource code → list kind (red/black/watch) of the catalogue's list resources."""
-    catalogue = load_catalogue(get_settings().catalogue_dir)
+    catalogue = load_catalogue()
     return {code: res.list_kind for code, res in catalogue.resources.items() if res.list_kind}
 
 

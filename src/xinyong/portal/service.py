@@ -25,7 +25,6 @@ from xinyong.catalogue.schemas import (
     Field,
     Resource,
 )
-from xinyong.config import get_settings
 from xinyong.departments.models import Department
 from xinyong.errors import NotFound
 from xinyong.identity.codes import mask_citizen_id
@@ -57,7 +56,7 @@ _CODE_TYPES = frozenset({"uscc", "org_code", "reg_no"})
 
 
 def catalogue():
-    return load_catalogue(get_settings().catalogue_dir)
+    return load_catalogue()
 
 
 def portal_today() -> date:

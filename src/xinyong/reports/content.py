@@ -281,7 +281,7 @@ def build_data(session: Session, subject: Subject, kind: str, *, scenario: Scena
     if (kind == "scenario") != (scenario is not None):
         raise ValueError("a scenario report needs a scenario, and only it")
     today = today or report_today()
-    catalogue = catalogue or load_catalogue(get_settings().catalogue_dir)
+    catalogue = catalogue or load_catalogue()
     full = kind == "full"
     stmt = select(Record).where(Record.subject_id == subject.id)
     if not full:

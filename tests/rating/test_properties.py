@@ -79,8 +79,13 @@ a_change = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(a_record, max_size=10), min_size=1, max_size=4), st.lists(a_change, max_size=8),
+# Latest-record and capped dimensions need several records of one resource per subject.
+a_dense_record = a_record.map(lambda r: {**r, "resource": ["tax_credit_ratings", "admin_penalty",
+                                                           "honours"][r["value"] % 3] if r["days_ago"] % 2 else r["resource"]})
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(a_dense_record, max_size=10), min_size=1, max_size=4), st.lists(a_change, max_size=8),
        st.sampled_from([0, 45, 400]))
 def test_incremental_run_gives_what_a_full_run_gives(session, subjects_records, changes, days_later):
     """After records and subjects change (and, maybe, the evaluation day moves on), an

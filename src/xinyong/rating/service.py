@@ -6,10 +6,13 @@ A run computes scores into temporary tables, compares them with the current ones
 only the subjects whose score, grade or explanation changed (history row, factors, score). A
 run that changes nothing writes nothing, so re-running is always safe.
 
-Incremental runs rescore the subjects whose records or registration changed since the last
-full/incremental run started (less a safety margin for transactions still open then), the
-subjects queued by the workflows (``rating_dirty``), and, when the evaluation day moved, those
-with a record crossing a time boundary (decay band, end of disclosure window or validity).
+Incremental runs rescore the subjects whose records (of a resource the model reads) or
+registration changed since the last full/incremental run started (less a safety margin for
+transactions still open then), the subjects queued by the workflows (``rating_dirty``), and,
+when the evaluation day moved, those with a record crossing a time boundary (decay band, end of
+disclosure window or validity). They read those subjects' records once, in the table's
+physical order, into ``tmp_items`` and compute every record dimension from there (see
+``engine.InTargets``): a change to 1% of the records can touch every page of the table.
 """
 
 from __future__ import annotations

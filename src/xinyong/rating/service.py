@@ -6,10 +6,13 @@ A run computes scores into temporary tables, compares them with the current ones
 only the subjects whose score, grade or explanation changed (history row, factors, score). A
 run that changes nothing writes nothing, so re-running is always safe.
 
-Incremental runs rescore the subjects whose records or registration changed since the last
-full/incremental run started (less a safety margin for transactions still open then), the
-subjects queued by the workflows (``rating_dirty``), and, when the evaluation day moved, those
-with a record crossing a time boundary (decay band, end of disclosure window or validity).
+Incremental runs rescore the subjects whose records (of a resource the model reads) or
+registration changed since the last full/incremental run started (less a safety margin for
+transactions still open then), the subjects queued by the workflows (``rating_dirty``), and,
+when the evaluation day moved, those with a record crossing a time boundary (decay band, end of
+disclosure window or validity). They read those subjects' records once, in the table's
+physical order, into ``tmp_items`` and compute every record dimension from there (see
+``engine.InTargets``): a change to 1% of the records can touch every page of the table.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, except_, func, insert, literal, or_, select, text, union
+from sqlalchemy import delete, func, insert, literal, or_, select, text, union, union_all
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -101,8 +104,11 @@ def _time_events(model: Scorecard, since: date, as_of: date) -> Any:
         for band in dim.decay:
             lo, hi = E.months_before(since, band.within_months), E.months_before(as_of, band.within_months)
             conds.append(Record.main_date.between(lo, hi))
-    resources = sorted({r for d in model.dimensions for r in d.resources})
-    return select(Record.subject_id).where(Record.resource.in_(resources), or_(*conds))
+    return select(Record.subject_id).where(Record.resource.in_(_model_resources(model)), or_(*conds))
+
+
+def _model_resources(model: Scorecard) -> list[str]:
+    return sorted({r for d in model.dimensions for r in d.resources})
 
 
 def run_scoring(session: Session, *, full: bool = False, as_of: date | None = None, actor: Actor | None = None,
@@ -150,28 +156,42 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             else:
                 assert last is not None
                 mark = last.started_at - WATERMARK_MARGIN
-                parts = [select(Record.subject_id).where(Record.updated_at >= mark),
+                # Records of resources the model does not read cannot change a score.
+                parts = [select(Record.subject_id).where(Record.updated_at >= mark,
+                                                         Record.resource.in_(_model_resources(model))),
                          select(Subject.id).where(Subject.updated_at >= mark),
                          select(RatingDirty.subject_id)]
                 if as_of > last.as_of:
                     parts.append(_time_events(model, last.as_of, as_of))
                 session.execute(insert(E.tmp_targets).from_select(["subject_id"], union(*parts)))
             targets = E.tmp_targets
-        together = E.combinable(dims)
-        if targets is not None:
+        cols = ["subject_id", "dimension", "points"]
+        if targets is None:
+            together = E.combinable(dims)
+        else:
             _analyze(session, dialect, E.tmp_targets)
+            # The targets' records are read once, in physical order, for every record
+            # dimension (the latest-record ones too): their rows lie on almost every page.
+            together = E.combinable(dims, ("sum", "latest"))
         if together:
             step("计算维度：" + "、".join(d.name for d in together), 1, total_steps)
-            stmt = insert(E.tmp_factors).from_select(
-                ["subject_id", "dimension", "points"], E.combined_totals(model, together, as_of, targets))
-            if dialect == "sqlite" and targets is None:
-                _execute_scanning(session, stmt)
+            if targets is None:
+                stmt = insert(E.tmp_factors).from_select(cols, E.combined_totals(model, together, as_of))
+                if dialect == "sqlite":
+                    _execute_scanning(session, stmt)
+                else:
+                    session.execute(stmt)
             else:
-                session.execute(stmt)
+                session.execute(insert(E.tmp_items).from_select(
+                    ["subject_id", "dimension", "item_id", "item_date", "points"],
+                    E.dimension_items(model, together, as_of, targets)))
+                _analyze(session, dialect, E.tmp_items)
+                for aggregate in ("sum", "latest"):
+                    if same := [d for d in together if d.aggregate == aggregate]:
+                        session.execute(insert(E.tmp_factors).from_select(cols, E.item_totals(same, E.tmp_items)))
         for i, dim in enumerate(d for d in dims if d not in together):
             step(f"计算维度：{dim.name}", i + 1 + len(together), total_steps)
-            session.execute(insert(E.tmp_factors).from_select(
-                ["subject_id", "dimension", "points"], E.dimension_totals(model, dim, as_of, targets)))
+            session.execute(insert(E.tmp_factors).from_select(cols, E.dimension_totals(model, dim, as_of, targets)))
         step("合计得分与等级", len(dims) + 1, total_steps)
         sums = select(E.tmp_factors.c.subject_id, func.sum(E.tmp_factors.c.points).label("total")).group_by(
             E.tmp_factors.c.subject_id).subquery("sums")
@@ -179,7 +199,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
         base_q = select(Subject.id.label("subject_id"), raw.label("raw")).select_from(
             Subject.__table__.outerjoin(sums, sums.c.subject_id == Subject.id))
         if targets is not None:
-            base_q = base_q.join(E.tmp_targets, E.tmp_targets.c.subject_id == Subject.id)
+            base_q = base_q.where(E.InTargets(Subject.id, E.tmp_targets))
         rawq = base_q.subquery("raw_scores")
         score = E.clamp(model, rawq.c.raw)
         session.execute(insert(E.tmp_scores).from_select(
@@ -197,7 +217,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
         scored = select(s.subject_id)
         current_factors = select(cf.subject_id, cf.dimension, cf.points)
         if mode != "full":  # only the rescored subjects' factors, through the primary key
-            current_factors = current_factors.join(E.tmp_scores, s.subject_id == cf.subject_id)
+            current_factors = current_factors.where(E.InTargets(cf.subject_id, E.tmp_scores))
         new_factors = select(f.subject_id, f.dimension, f.points)
         if session.scalar(select(RatingScore.subject_id).limit(1)) is None:
             # Nothing scored yet: every subject is new, no comparison needed.
@@ -207,10 +227,12 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 E.tmp_scores.outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id)).where(
                 or_(cur.subject_id.is_(None), cur.score != s.score, cur.grade != s.grade,
                     cur.model_version != model.version))
-            d1 = except_(new_factors, current_factors).subquery("d1")
-            d2 = except_(current_factors, new_factors).subquery("d2")
-            session.execute(insert(E.tmp_changed).from_select(["subject_id"], union(
-                score_changed, select(d1.c.subject_id), select(d2.c.subject_id))))
+            # Factors on one side only: each side has one row per (subject, dimension), so a row
+            # found once in both together differs (one read of each side, not two EXCEPTs).
+            both = union_all(new_factors, current_factors).subquery("both_sides")
+            differ = select(both.c.subject_id).group_by(both.c.subject_id, both.c.dimension, both.c.points).having(
+                func.count() == 1)
+            session.execute(insert(E.tmp_changed).from_select(["subject_id"], union(score_changed, differ)))
         changed = session.scalar(select(func.count()).select_from(E.tmp_changed)) or 0
         _analyze(session, dialect, E.tmp_changed)
         result.subjects_changed = changed

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from xinyong.config import reset_settings
 from xinyong.errors import ConfigurationError
 from xinyong.intake.service import ingest_rows, timeliness_by_department
-from xinyong.intake.workdays import WorkdayCalendar
+from xinyong.intake.workdays import WorkdayCalendar, default_calendar
 
 from .test_records import penalty
 
@@ -50,6 +50,24 @@ def test_operator_holiday_file(tmp_path, monkeypatch, settings_env):
     with pytest.raises(ConfigurationError) as exc:
         WorkdayCalendar()
     assert "第1行" in exc.value.message
+
+
+def test_batches_share_one_calendar_that_follows_the_holiday_file(tmp_path, monkeypatch, settings_env):
+    path = tmp_path / "holidays.txt"
+    path.write_text("2031-01-02,holiday\n", encoding="utf-8")
+    monkeypatch.setenv("XINYONG_HOLIDAY_FILE", str(path))
+    reset_settings()
+    cal = default_calendar()
+    assert default_calendar() is cal and not cal.is_workday(date(2031, 1, 2))
+    path.write_text("2031-01-03,holiday\n", encoding="utf-8")  # the operator corrects the file
+    import os
+
+    os.utime(path, (1, 1))  # a different modification time, however fast the test runs
+    fresh = default_calendar()
+    assert fresh is not cal and fresh.is_workday(date(2031, 1, 2)) and not fresh.is_workday(date(2031, 1, 3))
+    monkeypatch.delenv("XINYONG_HOLIDAY_FILE")
+    reset_settings()
+    assert default_calendar().is_workday(date(2031, 1, 2))  # back to the built-in calendar
 
 
 def test_rates_per_department(engine):

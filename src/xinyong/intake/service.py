@@ -56,7 +56,7 @@ from .prepare import ErrorItem, PreparedChunk, Preparer, canonical_key, natural_
 from .readers import FileRefused, open_source, rows_source
 from .reports import ErrorReport
 from .store import BatchStore
-from .workdays import DEADLINE_WORKDAYS, DelayCounter, WorkdayCalendar
+from .workdays import DEADLINE_WORKDAYS, DelayCounter, WorkdayCalendar, default_calendar
 
 log = logging.getLogger("xinyong.intake")
 
@@ -278,7 +278,7 @@ def _run_batch(bind, res: Resource, dept_id: int, dept_code: str, dept_region: s
                                 status="running", submitted_on=today)
             session.add(batch)
             session.flush()
-            delays = DelayCounter(calendar or WorkdayCalendar(), today) if res.double_publicity else None
+            delays = DelayCounter(calendar or default_calendar(), today) if res.double_publicity else None
             store = BatchStore(session, batch_id=batch.id, resource=res, department_id=dept_id,
                                department_region=dept_region, file_sha256=sha, submitted_on=today, delays=delays)
             report = ErrorReport(report_dir(), batch.id)
@@ -392,7 +392,7 @@ def ingest_city(bind: Session | Engine, city_dir: Path | str, *, today: date | N
                            code="not_a_city")
     today = today or date.fromisoformat(manifest["as_of"])
     results = []
-    calendar = WorkdayCalendar()
+    calendar = default_calendar()
     for entry in manifest["files"]:
         result = ingest_file(bind, city_dir / entry["path"], entry["resource"], entry["department"], today=today,
                              catalogue=catalogue, calendar=calendar, actor=actor)

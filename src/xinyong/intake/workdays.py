@@ -106,6 +106,25 @@ class WorkdayCalendar:
         return n + sum(self._year(y)[-1] for y in range(start.year + 1, end.year))
 
 
+_shared: dict[tuple[str, float], WorkdayCalendar] = {}
+
+
+def default_calendar() -> WorkdayCalendar:
+    """The configured calendar, built once per process (and again when the holiday file is
+    changed): each year's table costs ~4 ms to compute, more than a small API batch itself."""
+    configured = get_settings().holiday_file
+    try:
+        key = (str(configured or ""), Path(configured).stat().st_mtime if configured else 0.0)
+    except OSError:
+        key = (str(configured), -1.0)  # unreadable: WorkdayCalendar raises the Chinese message
+    cal = _shared.get(key)
+    if cal is None:
+        cal = WorkdayCalendar(configured)
+        _shared.clear()
+        _shared[key] = cal
+    return cal
+
+
 class DelayCounter:
     """Working days from each decision date to one submission date, memoised: a batch has one
     submission date and a few hundred distinct decision dates."""

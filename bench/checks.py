@@ -167,6 +167,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants, from /proc: what the
+    uvicorn parent and its workers have spent (0.0 where /proc is not available)."""
+    children: dict[int, list[int]] = {}
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
 def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers: int) -> dict:
     import httpx
 
@@ -208,17 +230,27 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
                             times.append(ms)
 
         threads = [threading.Thread(target=client, args=(i, n // concurrency)) for i in range(concurrency)]
+        server_cpu0, client_cpu0 = _tree_cpu_s(proc.pid), time.process_time()
+        load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        server_cpu, client_cpu = _tree_cpu_s(proc.pid) - server_cpu0, time.process_time() - client_cpu0
+        requests = concurrency * (n // concurrency + 3)
         if errors:
             raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
                                + log_path.read_text(errors="replace")[-3000:])
+        # CPU per request (warm-up requests included), server side (uvicorn and its workers) and
+        # client side (this process's 8 threads, on the same cores): less noisy than latency on a
+        # shared machine, and what bounds latency when the cores are saturated.
         return {**_stats(times), "concurrency": concurrency, "workers": workers,
-                "throughput_per_s": round(len(times) / wall, 1)}
+                "throughput_per_s": round(len(times) / wall, 1),
+                "server_cpu_ms_per_request": round(server_cpu * 1000 / requests, 2),
+                "client_cpu_ms_per_request": round(client_cpu * 1000 / requests, 2),
+                "loadavg_1m_before": round(load0, 2), "loadavg_1m_after": round(os.getloadavg()[0], 2)}
     finally:
         log.close()
         proc.terminate()
@@ -328,7 +360,9 @@ def main() -> None:
               f"{ip['with_measures_share']:.0%} returned measures")
         print(f"  HTTP check, {h['concurrency']} clients, {h['workers']} workers: p50 {h['p50_ms']} ms, "
               f"p99 {h['p99_ms']} ms ({'within' if ok['http_p99'] else 'OVER'} {BUDGETS['http_p99_ms']} ms), "
-              f"{h['throughput_per_s']}/s")
+              f"{h['throughput_per_s']}/s; CPU per request: server {h['server_cpu_ms_per_request']} ms, "
+              f"client {h['client_cpu_ms_per_request']} ms; load average {h['loadavg_1m_before']} → "
+              f"{h['loadavg_1m_after']}")
         verdict = {True: "within", False: "OVER", None: "n/a (smaller batch)"}[ok["batch_100k"]]
         print(f"  batch of {b['subjects']:,}: {b['wall_s']} s ({verdict} {BUDGETS['batch_100k_s']} s), "
               f"{b['with_measures']:,} subjects with measures")

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -113,8 +113,13 @@ def _as_date(value: Any) -> date | None:
         return None
 
 
+_ROW_COLUMNS = (Record.id, Record.subject_id, Record.resource, Record.natural_key, Record.main_date,
+                Record.valid_until, Record.public_until, Record.severity, Record.objection_open)
+
+
 class Evaluator:
-    """The measures of one scenario, compiled for set-based evaluation."""
+    """The measures of one scenario, compiled for set-based evaluation. Immutable once built:
+    ``evaluator_for`` shares one per scenario and day between requests."""
 
     def __init__(self, scenario: str, *, today: date, catalogue: MeasuresCatalogue | None = None) -> None:
         self.mc = catalogue or load_measures()
@@ -134,8 +139,13 @@ class Evaluator:
                 self.by_resource[res].append((m, t))
                 if t.when or t.commitment_breach is not None:
                     self.needs_data.add(res)
-        cat = load_catalogue()
+        self.catalogue = cat = load_catalogue()
         self.names = {code: cat.get(code).name for code in self.by_resource if code in cat}
+        self.order = {code: i for i, code in enumerate(self.mc.measures)}
+        # A single check's one query, built once (building it cost more than running it).
+        self._single = select(*_ROW_COLUMNS, Record.data).where(
+            Record.subject_id.in_(bindparam("subject_ids", expanding=True)),
+            Record.resource.in_(sorted(self.by_resource)), in_force_clause(self.today))
 
     # -- reading --
 
@@ -143,13 +153,14 @@ class Evaluator:
         out: dict[int, list[Any]] = defaultdict(list)
         if not self.by_resource or not subject_ids:
             return out
+        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
+            for row in session.execute(self._single, {"subject_ids": list(subject_ids)}):
+                out[row.subject_id].append(row)
+            return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)
-        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
-            plain, rich = [], sorted(self.by_resource)
         clause = in_force_clause(self.today)
-        cols = (Record.id, Record.subject_id, Record.resource, Record.natural_key, Record.main_date,
-                Record.valid_until, Record.public_until, Record.severity, Record.objection_open)
+        cols = _ROW_COLUMNS
         for i in range(0, len(subject_ids), CHUNK):
             chunk = subject_ids[i:i + CHUNK]
             for codes, with_data in ((plain, False), (rich, True)):
@@ -170,7 +181,7 @@ class Evaluator:
         if t.severity and row.severity not in t.severity:
             return False
         if t.when:
-            res = load_catalogue().get(row.resource)
+            res = self.catalogue.get(row.resource)
             if not res.matches(t.when, row.data or {}):
                 return False
         if t.commitment_breach is not None:
@@ -227,14 +238,29 @@ class Evaluator:
                     if (not m.subject_kinds or kind in m.subject_kinds) and grade in (t.grade or ()):
                         found.setdefault(m.code, Applied(m)).triggers.append(
                             {"type": "grade", "type_label": TRIGGER_TYPES["grade"], "grade": grade})
-            order = {code: i for i, code in enumerate(self.mc.measures)}
             applied = sorted(found.values(), key=lambda a: (a.measure.kind != "punishment",
                                                             STRENGTHS[a.measure.kind].index(a.measure.strength),
-                                                            order[a.measure.code]))
+                                                            self.order[a.measure.code]))
             suppressed = [{"measure": code, "name": self.mc.measures[code].name, "triggers": trig}
                           for code, trig in held.items() if code not in found]
             results[sid] = Outcome(applied, suppressed)
         return results
+
+
+_EVALUATORS: dict[tuple[int, int, str, date], Evaluator] = {}
+
+
+def evaluator_for(scenario: str, *, today: date, catalogue: MeasuresCatalogue) -> Evaluator:
+    """The scenario's Evaluator for the day, built once per catalogue pair (a single check
+    otherwise spent a tenth of its time compiling the scenario and its query)."""
+    cat = load_catalogue()
+    key = (id(catalogue), id(cat), scenario, today)
+    ev = _EVALUATORS.get(key)
+    if ev is None or ev.mc is not catalogue or ev.catalogue is not cat:  # ids of reloaded catalogues
+        if len(_EVALUATORS) > 512:
+            _EVALUATORS.clear()
+        ev = _EVALUATORS[key] = Evaluator(scenario, today=today, catalogue=catalogue)
+    return ev
 
 
 # --- presenting ----------------------------------------------------------------------------------
@@ -301,7 +327,7 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     subj = resolve_subject(session, subject)
     sc = mc.scenario((scenario or "").strip())
     dept = _department(session, actor, department)
-    ev = Evaluator(sc.code, today=today, catalogue=mc)
+    ev = evaluator_for(sc.code, today=today, catalogue=mc)
     outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
     stored = _store(session, actor, mc, sc, dept, {subj.id: outcome}, today, batch_id=None)
     check = stored.checks[subj.id]

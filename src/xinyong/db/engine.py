@@ -85,6 +85,20 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """A session for a read that needs no transaction (one statement): nothing is committed,
+    and on PostgreSQL its connection runs in autocommit, which saves the BEGIN and COMMIT round
+    trips. Never write through it: writes belong in a ``session_scope``."""
+    session = get_sessionmaker(url)()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+    finally:
+        session.close()
+
+
 def dispose_all() -> None:
     with _lock:
         for engine in _engines.values():

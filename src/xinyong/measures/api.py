@@ -14,7 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Requ
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from xinyong.accounts.access import current_actor
+from xinyong.accounts.access import request_actor
 from xinyong.accounts.actor import Actor
 from xinyong.config import get_settings
 from xinyong.db.engine import session_scope
@@ -25,7 +25,7 @@ from . import batch as batches
 from . import service
 
 router = APIRouter(prefix="/api/v1", tags=["联合奖惩"], responses=ERROR_RESPONSES)
-Actor_ = Annotated[Actor, Depends(current_actor)]
+Actor_ = Annotated[Actor, Depends(request_actor)]
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 MAX_UPLOAD = 64 * 1024 * 1024
 

@@ -299,12 +299,26 @@ def _purpose(scenario: Scenario) -> Purpose:
                    text=f"联合奖惩核查：{scenario.name}")
 
 
-def _department(session: Session, actor: Actor, department: str | None) -> Department:
+@dataclass(frozen=True)
+class OwnDepartment:
+    """A department account's own department as its actor carries it (read with the account in
+    this request): what a check needs of it, without reading the row again."""
+
+    id: int
+    code: str
+    name: str
+
+
+def _department(session: Session, actor: Actor, department: str | None) -> Department | OwnDepartment:
     if actor.is_subject or actor.is_anonymous:
         raise Forbidden(f"{actor.role_label}不能发起联合奖惩核查：核查由实施措施的部门发起。", code="role_forbidden")
     if actor.is_department:
         if actor.department_id is None:
             raise Forbidden("该账户未关联部门，不能发起核查。", code="no_department")
+        asked = (department or "").strip()
+        if actor.department_code and actor.department_name and asked in ("", actor.department_code,
+                                                                         actor.department_name):
+            return OwnDepartment(actor.department_id, actor.department_code, actor.department_name)
         own = session.get(Department, actor.department_id)
         if department and department.strip() not in (own.code, own.name, own.uscc):
             raise Forbidden("部门账户只能以本部门名义发起核查。", code="not_own_department")
@@ -347,7 +361,7 @@ class _Stored:
     items: dict[int, list[MeasureCheckItem]]
 
 
-def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department,
+def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
            outcomes: dict[int, Outcome], today: date, *, batch_id: int | None) -> _Stored:
     due = today + timedelta(days=mc.feedback_days)
     checks: dict[int, MeasureCheck] = {}
@@ -374,7 +388,7 @@ def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, 
 
 
 def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,
-                  subject: Subject | None = None, department: Department | None = None,
+                  subject: Subject | None = None, department: Department | OwnDepartment | None = None,
                   outcome: Outcome | None = None, items: list[MeasureCheckItem] | None = None) -> dict[str, Any]:
     mc = mc or load_measures()
     subject = subject or session.get(Subject, check.subject_id)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from xinyong.accounts.actor import Actor
 from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
+from xinyong.db.base import utcnow
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound
@@ -343,8 +344,7 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     dept = _department(session, actor, department)
     ev = evaluator_for(sc.code, today=today, catalogue=mc)
     outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
-    stored = _store(session, actor, mc, sc, dept, {subj.id: outcome}, today, batch_id=None)
-    check = stored.checks[subj.id]
+    check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event
 
     resources = sorted({t["resource"] for a in outcome.applied for t in a.triggers if "resource" in t})
@@ -352,39 +352,32 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
                                                "measures": [a.measure.code for a in outcome.applied]})
     return redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
-                                           items=stored.items.get(check.id, [])))
-
-
-@dataclass
-class _Stored:
-    checks: dict[int, MeasureCheck]
-    items: dict[int, list[MeasureCheckItem]]
+                                           items=items))
 
 
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
-           outcomes: dict[int, Outcome], today: date, *, batch_id: int | None) -> _Stored:
+           subject_id: int, out: Outcome, today: date) -> tuple[MeasureCheck, list[MeasureCheckItem]]:
+    """Write one check and the measures it returned. Plain INSERTs: the rows are new and only
+    read back by id, so the unit of work has nothing to track (its two flushes cost more than
+    the rest of the writes). Returns them as (unattached) objects for the answer."""
     due = today + timedelta(days=mc.feedback_days)
-    checks: dict[int, MeasureCheck] = {}
-    for sid, out in outcomes.items():
-        has = bool(out.applied)
-        checks[sid] = MeasureCheck(
-            subject_id=sid, department_id=dept.id, scenario=sc.code, batch_id=batch_id, actor_kind=actor.kind,
-            actor_name=(actor.name or None), actor_role=actor.role, checked_on=today,
-            feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
-            punishments=out.punishments, feedback_done=0, feedback_complete=False,
-            catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
-    session.add_all(checks.values())
-    session.flush()
-    items = [MeasureCheckItem(check_id=checks[sid].id, measure=a.measure.code, kind=a.measure.kind,
-                              strength=a.measure.strength, triggers=a.triggers)
-             for sid, out in outcomes.items() for a in out.applied]
-    by_check: dict[int, list[MeasureCheckItem]] = defaultdict(list)
+    has = bool(out.applied)
+    check = MeasureCheck(
+        subject_id=subject_id, department_id=dept.id, scenario=sc.code, batch_id=None, actor_kind=actor.kind,
+        actor_name=(actor.name or None), actor_role=actor.role, checked_at=utcnow(), checked_on=today,
+        feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
+        punishments=out.punishments, feedback_done=0, feedback_complete=False,
+        catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
+    table = MeasureCheck.__table__
+    row = {c.key: getattr(check, c.key) for c in table.columns if c.key != "id"}
+    check.id = session.execute(table.insert(), row).inserted_primary_key[0]
+    items = [MeasureCheckItem(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
+                              strength=a.measure.strength, triggers=a.triggers) for a in out.applied]
     if items:
-        session.add_all(items)
-        session.flush()
-        for it in items:
-            by_check[it.check_id].append(it)
-    return _Stored(checks, by_check)
+        session.execute(MeasureCheckItem.__table__.insert(),
+                        [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
+                          "triggers": it.triggers} for it in items])
+    return check, items
 
 
 def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,

@@ -347,12 +347,15 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event
 
+    # The answer first: the audit append holds the chain's lock until the commit, so nothing
+    # else should run between them.
+    answer = redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
+                                             items=items))
     resources = sorted({t["resource"] for a in outcome.applied for t in a.triggers if "resource" in t})
     record_event(session, CHECK_ACTION, actor=actor.with_(purpose=_purpose(sc)), subject_id=subj.id,
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
                                                "measures": [a.measure.code for a in outcome.applied]})
-    return redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
-                                           items=items))
+    return answer
 
 
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,

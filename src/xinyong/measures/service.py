@@ -140,6 +140,7 @@ class Evaluator:
                 self.by_resource[res].append((m, t))
                 if t.when or t.commitment_breach is not None:
                     self.needs_data.add(res)
+        self.by_resource = dict(self.by_resource)  # shared between threads: no default-insert on a miss
         self.catalogue = cat = load_catalogue()
         self.names = {code: cat.get(code).name for code in self.by_resource if code in cat}
         self.order = {code: i for i, code in enumerate(self.mc.measures)}

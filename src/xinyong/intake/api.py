@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 
-from xinyong.accounts.access import request_actor
+from xinyong.accounts.access import current_actor
 from xinyong.accounts.actor import Actor
 from xinyong.accounts.roles import ADMIN, DEPT_SUBMITTER
 from xinyong.config import get_settings
@@ -57,7 +57,7 @@ def _result_response(result) -> JSONResponse:
 async def submit(
     resource: str,
     request: Request,
-    actor: Annotated[Actor, Depends(request_actor)],
+    actor: Annotated[Actor, Depends(current_actor)],
     department: Annotated[str | None, Query(description="报送部门（仅平台管理员需要指定）")] = None,
 ) -> JSONResponse:
     """Submit one file (``multipart/form-data``, field ``file``: CSV/TSV, XLSX, JSON or NDJSON)
@@ -114,7 +114,7 @@ def _visible_batch(session: Session, actor: Actor, batch_id: int) -> None:
 
 
 @router.get("/batches/{batch_id}", summary="报送批次结果", responses=ERROR_RESPONSES)
-def batch(batch_id: int, actor: Annotated[Actor, Depends(request_actor)],
+def batch(batch_id: int, actor: Annotated[Actor, Depends(current_actor)],
           session: Annotated[Session, Depends(get_session)]) -> dict:
     """A batch's counts, match rate, timeliness and first 100 errors. Department accounts see
     their own department's batches only."""
@@ -123,7 +123,7 @@ def batch(batch_id: int, actor: Annotated[Actor, Depends(request_actor)],
 
 
 @router.get("/batches/{batch_id}/errors.{fmt}", summary="批次错误报告（CSV 或 XLSX）", responses=ERROR_RESPONSES)
-def batch_errors(batch_id: int, fmt: str, actor: Annotated[Actor, Depends(request_actor)],
+def batch_errors(batch_id: int, fmt: str, actor: Annotated[Actor, Depends(current_actor)],
                  session: Annotated[Session, Depends(get_session)]) -> FileResponse:
     """The full error report: every rejected row with field, code, Chinese message and the value
     as submitted (masked when personal). Cells that a spreadsheet would run as formulas start

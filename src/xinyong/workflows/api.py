@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from xinyong.accounts.access import request_actor
+from xinyong.accounts.access import current_actor
 from xinyong.accounts.actor import Actor
 from xinyong.db.engine import session_scope
 from xinyong.errors import InvalidInput, NotFound
@@ -51,7 +51,7 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Actor_ = Annotated[Actor, Depends(request_actor)]
+Actor_ = Annotated[Actor, Depends(current_actor)]
 
 
 # --- objections -------------------------------------------------------------------------------------

@@ -157,23 +157,25 @@ def client_actor(client: ApiClient, request_id: str | None = None) -> Actor:
 
 
 def authenticate_key(session: Session, raw: str, *, request_id: str | None = None,
-                     now: datetime | None = None) -> tuple[Actor, ApiClient]:
+                     now: datetime | None = None, audit: bool = True) -> tuple[Actor, ApiClient]:
     """The client behind ``xy_<id>_<secret>``; raises Unauthorized (rejections of a real client
-    are audited, so a leaked or stale key in use shows up in the trail)."""
+    are audited, so a leaked or stale key in use shows up in the trail). ``audit=False`` only
+    for a first look that repeats a rejection with ``audit=True`` before refusing."""
     now = now or utcnow()
     m = KEY_RE.match((raw or "").strip())
     if not m:
         raise Unauthorized("接口密钥格式不正确：应为 xy_编号_密钥。", code="invalid_api_key")
     client = session.get(ApiClient, int(m.group(1)))
     if client is None or not hmac.compare_digest(client.key_hash, _secret_hash(m.group(2))):
-        if client is not None:
+        if client is not None and audit:
             record_event(session, "auth.api_key_rejected", actor=client_actor(client, request_id),
                          details={"reason": "bad_secret"})
         raise Unauthorized("接口密钥无效。", code="invalid_api_key")
     status = client_status(client, now)
     if status != "active":
-        record_event(session, "auth.api_key_rejected", actor=client_actor(client, request_id),
-                     details={"reason": status})
+        if audit:
+            record_event(session, "auth.api_key_rejected", actor=client_actor(client, request_id),
+                         details={"reason": status})
         if status == "revoked":
             raise Unauthorized("接口密钥已被吊销，请联系信用办重新签发。", code="api_key_revoked")
         raise Unauthorized(f"接口密钥已于北京时间 {beijing_time(client.expires_at)} 过期，请联系信用办重新签发。",

@@ -12,6 +12,7 @@ import threading
 import types
 import typing
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -577,6 +578,17 @@ _cache: dict[tuple[str, str], Catalogue] = {}
 _cache_lock = threading.Lock()
 
 
+@lru_cache(maxsize=64)
+def _resolved_absolute(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+def cache_key_path(path: Path) -> str:
+    """``str(path.resolve())``, memoised for an absolute path: the cached loads are asked on every
+    request, and resolving costs a system call per path component each time."""
+    return _resolved_absolute(str(path)) if path.is_absolute() else str(path.resolve())
+
+
 def load_catalogue(directory: Path | str | None = None, *,
                    departments_file: Path | str | None = None,
                    departments: frozenset[str] | set[str] | None = None) -> Catalogue:
@@ -587,7 +599,7 @@ def load_catalogue(directory: Path | str | None = None, *,
     """
     use_cache = directory is None and departments_file is None and departments is None
     resolved = _resolve_dir(directory)
-    key = (str(resolved.resolve()), "")
+    key = (cache_key_path(resolved), "")
     if use_cache:
         with _cache_lock:
             cached = _cache.get(key)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -26,8 +27,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercise
     cur.close()
 
 
+@lru_cache(maxsize=64)
 def normalize_url(url: str) -> str:
-    """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
+    """Accept plain ``postgresql://`` URLs and route them to psycopg 3. (Cached: every unit of
+    work asks, and parsing the URL cost more than the rest of opening a session.)"""
     u = make_url(url)
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
@@ -55,11 +58,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
-    engine = get_engine(url)
-    key = engine.url.render_as_string(hide_password=False)
+    key = normalize_url(url or get_settings().resolved_database_url)  # the key of get_engine's dict
+    maker = _makers.get(key)
+    if maker is not None:
+        return maker
+    engine = get_engine(key)
     with _lock:
         maker = _makers.get(key)
-        if maker is None:
+        if maker is None or maker.kw.get("bind") is not engine:
             maker = sessionmaker(bind=engine, expire_on_commit=False, future=True)
             _makers[key] = maker
         return maker
@@ -75,6 +81,20 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """A session for a read that needs no transaction (one statement): nothing is committed,
+    and on PostgreSQL its connection runs in autocommit, which saves the BEGIN and COMMIT round
+    trips. Never write through it: writes belong in a ``session_scope``."""
+    session = get_sessionmaker(url)()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
     finally:
         session.close()
 

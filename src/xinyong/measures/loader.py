@@ -29,6 +29,7 @@ from xinyong.catalogue.loader import (
     _FileReport,
     _read_yaml,
     _translate,
+    cache_key_path,
     known_department_codes,
 )
 from xinyong.errors import ConfigurationError
@@ -257,7 +258,7 @@ def load_measures(directory: Path | str | None = None, *, catalogue: Catalogue |
     (``XINYONG_MEASURES_DIR`` or the built-in folder) is cached."""
     resolved = _resolve(directory)
     use_cache = directory is None and catalogue is None and departments is None
-    key = (str(resolved.resolve()), os.environ.get("XINYONG_MEASURES_FEEDBACK_DAYS", ""))
+    key = (cache_key_path(resolved), os.environ.get("XINYONG_MEASURES_FEEDBACK_DAYS", ""))
     if use_cache:
         with _lock:
             if key in _cache:

@@ -21,12 +21,13 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
 from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
+from xinyong.db.base import utcnow
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound
@@ -113,8 +114,13 @@ def _as_date(value: Any) -> date | None:
         return None
 
 
+_ROW_COLUMNS = (Record.id, Record.subject_id, Record.resource, Record.natural_key, Record.main_date,
+                Record.valid_until, Record.public_until, Record.severity, Record.objection_open)
+
+
 class Evaluator:
-    """The measures of one scenario, compiled for set-based evaluation."""
+    """The measures of one scenario, compiled for set-based evaluation. Immutable once built:
+    ``evaluator_for`` shares one per scenario and day between requests."""
 
     def __init__(self, scenario: str, *, today: date, catalogue: MeasuresCatalogue | None = None) -> None:
         self.mc = catalogue or load_measures()
@@ -134,8 +140,14 @@ class Evaluator:
                 self.by_resource[res].append((m, t))
                 if t.when or t.commitment_breach is not None:
                     self.needs_data.add(res)
-        cat = load_catalogue()
+        self.by_resource = dict(self.by_resource)  # shared between threads: no default-insert on a miss
+        self.catalogue = cat = load_catalogue()
         self.names = {code: cat.get(code).name for code in self.by_resource if code in cat}
+        self.order = {code: i for i, code in enumerate(self.mc.measures)}
+        # A single check's one query, built once (building it cost more than running it).
+        self._single = select(*_ROW_COLUMNS, Record.data).where(
+            Record.subject_id.in_(bindparam("subject_ids", expanding=True)),
+            Record.resource.in_(sorted(self.by_resource)), in_force_clause(self.today))
 
     # -- reading --
 
@@ -143,13 +155,14 @@ class Evaluator:
         out: dict[int, list[Any]] = defaultdict(list)
         if not self.by_resource or not subject_ids:
             return out
+        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
+            for row in session.execute(self._single, {"subject_ids": list(subject_ids)}):
+                out[row.subject_id].append(row)
+            return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)
-        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
-            plain, rich = [], sorted(self.by_resource)
         clause = in_force_clause(self.today)
-        cols = (Record.id, Record.subject_id, Record.resource, Record.natural_key, Record.main_date,
-                Record.valid_until, Record.public_until, Record.severity, Record.objection_open)
+        cols = _ROW_COLUMNS
         for i in range(0, len(subject_ids), CHUNK):
             chunk = subject_ids[i:i + CHUNK]
             for codes, with_data in ((plain, False), (rich, True)):
@@ -170,7 +183,7 @@ class Evaluator:
         if t.severity and row.severity not in t.severity:
             return False
         if t.when:
-            res = load_catalogue().get(row.resource)
+            res = self.catalogue.get(row.resource)
             if not res.matches(t.when, row.data or {}):
                 return False
         if t.commitment_breach is not None:
@@ -227,14 +240,29 @@ class Evaluator:
                     if (not m.subject_kinds or kind in m.subject_kinds) and grade in (t.grade or ()):
                         found.setdefault(m.code, Applied(m)).triggers.append(
                             {"type": "grade", "type_label": TRIGGER_TYPES["grade"], "grade": grade})
-            order = {code: i for i, code in enumerate(self.mc.measures)}
             applied = sorted(found.values(), key=lambda a: (a.measure.kind != "punishment",
                                                             STRENGTHS[a.measure.kind].index(a.measure.strength),
-                                                            order[a.measure.code]))
+                                                            self.order[a.measure.code]))
             suppressed = [{"measure": code, "name": self.mc.measures[code].name, "triggers": trig}
                           for code, trig in held.items() if code not in found]
             results[sid] = Outcome(applied, suppressed)
         return results
+
+
+_EVALUATORS: dict[tuple[int, int, str, date], Evaluator] = {}
+
+
+def evaluator_for(scenario: str, *, today: date, catalogue: MeasuresCatalogue) -> Evaluator:
+    """The scenario's Evaluator for the day, built once per catalogue pair (a single check
+    otherwise spent a tenth of its time compiling the scenario and its query)."""
+    cat = load_catalogue()
+    key = (id(catalogue), id(cat), scenario, today)
+    ev = _EVALUATORS.get(key)
+    if ev is None or ev.mc is not catalogue or ev.catalogue is not cat:  # ids of reloaded catalogues
+        if len(_EVALUATORS) > 512:
+            _EVALUATORS.clear()
+        ev = _EVALUATORS[key] = Evaluator(scenario, today=today, catalogue=catalogue)
+    return ev
 
 
 # --- presenting ----------------------------------------------------------------------------------
@@ -273,12 +301,26 @@ def _purpose(scenario: Scenario) -> Purpose:
                    text=f"联合奖惩核查：{scenario.name}")
 
 
-def _department(session: Session, actor: Actor, department: str | None) -> Department:
+@dataclass(frozen=True)
+class OwnDepartment:
+    """A department account's own department as its actor carries it (read with the account in
+    this request): what a check needs of it, without reading the row again."""
+
+    id: int
+    code: str
+    name: str
+
+
+def _department(session: Session, actor: Actor, department: str | None) -> Department | OwnDepartment:
     if actor.is_subject or actor.is_anonymous:
         raise Forbidden(f"{actor.role_label}不能发起联合奖惩核查：核查由实施措施的部门发起。", code="role_forbidden")
     if actor.is_department:
         if actor.department_id is None:
             raise Forbidden("该账户未关联部门，不能发起核查。", code="no_department")
+        asked = (department or "").strip()
+        if actor.department_code and actor.department_name and asked in ("", actor.department_code,
+                                                                         actor.department_name):
+            return OwnDepartment(actor.department_id, actor.department_code, actor.department_name)
         own = session.get(Department, actor.department_id)
         if department and department.strip() not in (own.code, own.name, own.uscc):
             raise Forbidden("部门账户只能以本部门名义发起核查。", code="not_own_department")
@@ -301,54 +343,49 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     subj = resolve_subject(session, subject)
     sc = mc.scenario((scenario or "").strip())
     dept = _department(session, actor, department)
-    ev = Evaluator(sc.code, today=today, catalogue=mc)
+    ev = evaluator_for(sc.code, today=today, catalogue=mc)
     outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
-    stored = _store(session, actor, mc, sc, dept, {subj.id: outcome}, today, batch_id=None)
-    check = stored.checks[subj.id]
+    check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event
 
+    # The answer first: the audit append holds the chain's lock until the commit, so nothing
+    # else should run between them.
+    answer = redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
+                                             items=items))
     resources = sorted({t["resource"] for a in outcome.applied for t in a.triggers if "resource" in t})
     record_event(session, CHECK_ACTION, actor=actor.with_(purpose=_purpose(sc)), subject_id=subj.id,
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
                                                "measures": [a.measure.code for a in outcome.applied]})
-    return redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
-                                           items=stored.items.get(check.id, [])))
+    return answer
 
 
-@dataclass
-class _Stored:
-    checks: dict[int, MeasureCheck]
-    items: dict[int, list[MeasureCheckItem]]
-
-
-def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department,
-           outcomes: dict[int, Outcome], today: date, *, batch_id: int | None) -> _Stored:
+def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
+           subject_id: int, out: Outcome, today: date) -> tuple[MeasureCheck, list[MeasureCheckItem]]:
+    """Write one check and the measures it returned. Plain INSERTs: the rows are new and only
+    read back by id, so the unit of work has nothing to track (its two flushes cost more than
+    the rest of the writes). Returns them as (unattached) objects for the answer."""
     due = today + timedelta(days=mc.feedback_days)
-    checks: dict[int, MeasureCheck] = {}
-    for sid, out in outcomes.items():
-        has = bool(out.applied)
-        checks[sid] = MeasureCheck(
-            subject_id=sid, department_id=dept.id, scenario=sc.code, batch_id=batch_id, actor_kind=actor.kind,
-            actor_name=(actor.name or None), actor_role=actor.role, checked_on=today,
-            feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
-            punishments=out.punishments, feedback_done=0, feedback_complete=False,
-            catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
-    session.add_all(checks.values())
-    session.flush()
-    items = [MeasureCheckItem(check_id=checks[sid].id, measure=a.measure.code, kind=a.measure.kind,
-                              strength=a.measure.strength, triggers=a.triggers)
-             for sid, out in outcomes.items() for a in out.applied]
-    by_check: dict[int, list[MeasureCheckItem]] = defaultdict(list)
+    has = bool(out.applied)
+    check = MeasureCheck(
+        subject_id=subject_id, department_id=dept.id, scenario=sc.code, batch_id=None, actor_kind=actor.kind,
+        actor_name=(actor.name or None), actor_role=actor.role, checked_at=utcnow(), checked_on=today,
+        feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
+        punishments=out.punishments, feedback_done=0, feedback_complete=False,
+        catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
+    table = MeasureCheck.__table__
+    row = {c.key: getattr(check, c.key) for c in table.columns if c.key != "id"}
+    check.id = session.execute(table.insert(), row).inserted_primary_key[0]
+    items = [MeasureCheckItem(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
+                              strength=a.measure.strength, triggers=a.triggers) for a in out.applied]
     if items:
-        session.add_all(items)
-        session.flush()
-        for it in items:
-            by_check[it.check_id].append(it)
-    return _Stored(checks, by_check)
+        session.execute(MeasureCheckItem.__table__.insert(),
+                        [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
+                          "triggers": it.triggers} for it in items])
+    return check, items
 
 
 def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,
-                  subject: Subject | None = None, department: Department | None = None,
+                  subject: Subject | None = None, department: Department | OwnDepartment | None = None,
                   outcome: Outcome | None = None, items: list[MeasureCheckItem] | None = None) -> dict[str, Any]:
     mc = mc or load_measures()
     subject = subject or session.get(Subject, check.subject_id)

@@ -63,6 +63,13 @@ def _last_batch_run(session: Session) -> RatingRun | None:
                           .order_by(RatingRun.id.desc()).limit(1))
 
 
+def _valid_as_of(session: Session, sc: RatingScore) -> date:
+    """The evaluation day a stored score holds for: runs rewrite only the scores they change,
+    so an unchanged one (its own ``as_of`` older) is as valid as of the latest batch run."""
+    last = _last_batch_run(session)
+    return max(sc.as_of, last.as_of) if last is not None and last.as_of else sc.as_of
+
+
 def _create_tmp(session: Session) -> None:
     conn = session.connection()
     for t in E.TMP_TABLES:
@@ -243,7 +250,10 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 select(E.tmp_targets.c.subject_id)), RatingDirty.queued_at <= started))
         elif mode == "full":
             session.execute(delete(RatingDirty).where(RatingDirty.queued_at <= started))
-        if changed:
+        # A run is kept when it changed a score, or when it moved the evaluation day on: the
+        # unchanged scores then hold as of that day (explanations read it). The same run on the
+        # same day again writes nothing.
+        if changed or last is None or as_of > last.as_of:
             now = clock.now()
             run = RatingRun(model_version=model.version, model_digest=model.digest, mode=mode, as_of=as_of,
                             started_at=started, actor=(actor.name if actor else None) or "系统")
@@ -345,6 +355,7 @@ def explain(session: Session, subject_id: int, *, model: Scorecard | None = None
     if sc is None:
         return {"subject_id": subject_id, "subject_name": subject.name, "scored": False,
                 "message": "该主体尚未参与评价：信用办完成下一次评价后即可查看。"}
+    as_of = _valid_as_of(session, sc)
     stored = dict(session.execute(select(RatingFactor.dimension, RatingFactor.points)
                                   .where(RatingFactor.subject_id == subject_id)).all())
     names = _resource_names()
@@ -364,7 +375,7 @@ def explain(session: Session, subject_id: int, *, model: Scorecard | None = None
                                           "note": "有值" if present else "缺失"})
                 live = dim.cap(int(row or 0))
             else:
-                q = E.record_items(model, dim, sc.as_of, [subject_id]).order_by(None)
+                q = E.record_items(model, dim, as_of, [subject_id]).order_by(None)
                 rows = session.execute(q).all()
                 recs = {}
                 if dim.source == "records" and rows:
@@ -393,7 +404,7 @@ def explain(session: Session, subject_id: int, *, model: Scorecard | None = None
     return {"subject_id": subject_id, "subject_name": subject.name, "scored": True, "score": sc.score,
             "grade": sc.grade, "grade_label": g.label if g else sc.grade, "supervision": g.supervision if g else "",
             "base": model.base, "factors": factors, "sum_check": total == sc.score,
-            "model_version": sc.model_version, "as_of": sc.as_of.isoformat(),
+            "model_version": sc.model_version, "as_of": as_of.isoformat(),
             "computed_at": sc.computed_at.isoformat() if sc.computed_at else None,
             "stale": stale or sc.model_version != model.version,
             "history": history(session, subject_id, limit=10)}
@@ -424,7 +435,7 @@ def public_grade(session: Session, subject_id: int) -> dict[str, Any] | None:
     if sc is None:
         return None
     g = load_model().grade(sc.grade)
-    return {"grade": sc.grade, "label": g.label if g else sc.grade, "as_of": sc.as_of.isoformat(),
+    return {"grade": sc.grade, "label": g.label if g else sc.grade, "as_of": _valid_as_of(session, sc).isoformat(),
             "model_version": sc.model_version}
 
 

@@ -4,6 +4,7 @@ fallback for unknown years, an operator's holiday file, and per-department rates
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date
 
 import pytest
@@ -38,11 +39,19 @@ def test_unknown_year_falls_back_to_weekdays_with_one_warning(caplog, monkeypatc
     assert len([r for r in caplog.records if "2031" in r.getMessage()]) == 1
 
 
-def test_operator_holiday_file(tmp_path, monkeypatch, settings_env):
+@pytest.fixture
+def holiday_file(tmp_path, monkeypatch, settings_env):
+    """An operator's holiday file, configured (write its content in the test)."""
     path = tmp_path / "holidays.txt"
-    path.write_text("# 2031 年放假安排（示例）\n2031-01-01,holiday\n2031-01-02,休\n2031-01-04,workday\n", encoding="utf-8")
+    path.write_text("", encoding="utf-8")
     monkeypatch.setenv("XINYONG_HOLIDAY_FILE", str(path))
     reset_settings()
+    return path
+
+
+def test_operator_holiday_file(holiday_file):
+    path = holiday_file
+    path.write_text("# 2031 年放假安排（示例）\n2031-01-01,holiday\n2031-01-02,休\n2031-01-04,workday\n", encoding="utf-8")
     cal = WorkdayCalendar()
     assert not cal.is_workday(date(2031, 1, 2)) and cal.is_workday(date(2031, 1, 4))  # 4 Jan 2031 is a Saturday
     assert cal.workdays_between(date(2030, 12, 31), date(2031, 1, 6)) == 3  # 3 (Fri), 4 (Sat, worked), 6 (Mon)
@@ -52,16 +61,13 @@ def test_operator_holiday_file(tmp_path, monkeypatch, settings_env):
     assert "第1行" in exc.value.message
 
 
-def test_batches_share_one_calendar_that_follows_the_holiday_file(tmp_path, monkeypatch, settings_env):
-    path = tmp_path / "holidays.txt"
+def test_batches_share_one_calendar_that_follows_the_holiday_file(holiday_file, monkeypatch):
+    path = holiday_file
     path.write_text("2031-01-02,holiday\n", encoding="utf-8")
-    monkeypatch.setenv("XINYONG_HOLIDAY_FILE", str(path))
-    reset_settings()
+    os.utime(path, (0, 0))
     cal = default_calendar()
     assert default_calendar() is cal and not cal.is_workday(date(2031, 1, 2))
     path.write_text("2031-01-03,holiday\n", encoding="utf-8")  # the operator corrects the file
-    import os
-
     os.utime(path, (1, 1))  # a different modification time, however fast the test runs
     fresh = default_calendar()
     assert fresh is not cal and fresh.is_workday(date(2031, 1, 2)) and not fresh.is_workday(date(2031, 1, 3))

@@ -387,10 +387,11 @@ def _department_rows(ctx: Context, filters: dict[str, Any]) -> list[Department]:
     return rows
 
 
-def department_counts(ctx: Context, allowed: dict[int, Department], ids: Iterable[int],
-                      monthly: Callable[[], Iterable[tuple[str, int]]]) -> Counts:
-    """Departments counted once each (``ids``, limited to ``allowed``), grouped by department and
-    region; by month from ``monthly()``'s (month, department id) pairs, each pair once."""
+def department_counts(ctx: Context, allowed: dict[Any, Department], ids: Iterable[Any],
+                      monthly: Callable[[], Iterable[tuple[str, Any]]]) -> Counts:
+    """Departments counted once each (``ids``, limited to ``allowed``; keyed by id or by code),
+    grouped by department and region; by month from ``monthly()``'s (month, department key)
+    pairs, each pair once."""
     ids = {i for i in ids if i in allowed}
     c = Counts(total=len(ids))
     if "department" in ctx.dims:
@@ -569,23 +570,10 @@ def _compute_departments_using_reports(ctx: Context, filters: dict[str, Any]) ->
         start = end - timedelta(days=int(filters["within_days"]))
         where.append(AuditEvent.time >= start)
     s = ctx.session
-    codes = set(s.scalars(select(AuditEvent.department).where(*where).distinct())) & set(allowed)
-    c = Counts(total=len(codes))
-    if "department" in ctx.dims:
-        c.groups["department"] = dict.fromkeys(codes, 1)
-    if "region" in ctx.dims:
-        regions: dict[str, float] = defaultdict(float)
-        for code in codes:
-            regions[allowed[code].region or ""] += 1
-        c.groups["region"] = dict(regions)
-    if "month" in ctx.dims:
-        m = month_expr(AuditEvent.time, ctx.dialect)
-        months: dict[str, float] = defaultdict(float)
-        for month, code in s.execute(select(m, AuditEvent.department).where(*monthly).distinct()):
-            if code in allowed:
-                months[month] += 1
-        c.groups["month"] = dict(months)
-    return c
+    m = month_expr(AuditEvent.time, ctx.dialect)
+    # Keyed by department code here (the audit event records the code): same counting rules.
+    return department_counts(ctx, allowed, s.scalars(select(AuditEvent.department).where(*where).distinct()),
+                             lambda: s.execute(select(m, AuditEvent.department).where(*monthly).distinct()))
 
 
 # --- the vocabulary --------------------------------------------------------------------------------

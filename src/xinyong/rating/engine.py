@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import BigInteger as _BigInteger
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.util import ClauseAdapter
 
 from xinyong.intake.models import Record
 from xinyong.subjects.models import Subject
@@ -52,24 +53,31 @@ def months_before(day: date, months: int) -> date:
     return min(day.replace(year=y, month=m, day=1) + timedelta(days=day.day - 1), nxt - timedelta(days=1))
 
 
-def counted_clause(model: Scorecard, as_of: date) -> ColumnElement[bool]:
+def counted_conditions(model: Scorecard, as_of: date) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
     """Which records count, as the model documents: in force (not withdrawn, within their own
     valid-until date and their disclosure window, not ruled "not published", dated on or before
     the evaluation day), repaired ones and ones under objection per ``model.rules``. These are
     the same record columns ``xinyong.publication`` reads; unlike a public page, the evaluation
-    also reads the government-shared resources its dimensions name (e.g. tax ratings)."""
-    conds: list[ColumnElement[bool]] = [
+    also reads the government-shared resources its dimensions name (e.g. tax ratings).
+    Returned as (conditions on columns of the subject index ``ix_records_subject_public``,
+    the others): the first can be decided in the index, before any row is read."""
+    indexed: list[ColumnElement[bool]] = [
         Record.status == "active",
         Record.published == true(),
         or_(Record.valid_until.is_(None), Record.valid_until >= as_of),
         or_(Record.public_until.is_(None), Record.public_until >= as_of),
-        or_(Record.main_date.is_(None), Record.main_date <= as_of),
     ]
     if model.repaired == "exclude":
-        conds.append(Record.repaired_at.is_(None))
+        indexed.append(Record.repaired_at.is_(None))
     if model.under_objection == "exclude":
-        conds.append(Record.objection_open == false())
-    return and_(*conds)
+        indexed.append(Record.objection_open == false())
+    return indexed, [or_(Record.main_date.is_(None), Record.main_date <= as_of)]
+
+
+def counted_clause(model: Scorecard, as_of: date) -> ColumnElement[bool]:
+    """All of ``counted_conditions``."""
+    indexed, other = counted_conditions(model, as_of)
+    return and_(*indexed, *other)
 
 
 def _idiv100(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -105,12 +113,16 @@ class InTargets(ColumnElement[bool]):
     - PostgreSQL: ``column = ANY(ARRAY(SELECT …))``, a bitmap index scan: the heap pages in order.
     - SQLite: ``key IN (SELECT key … JOIN targets)``, the row ids from the covering subject
       index, which SQLite sorts and then visits in order (``key``: the row id, ``via``: the
-      indexed subject column of the same table; without them, ``column IN (SELECT …)``)."""
+      indexed subject column of the same table; without them, ``column IN (SELECT …)``).
+      ``filters``, conditions on columns of that index, are applied there too, so rows that
+      cannot count (licences, withdrawn or unpublished records) are skipped unread."""
 
     inherit_cache = False
 
-    def __init__(self, column: Any, targets: Table, key: Any = None, via: Any = None) -> None:
+    def __init__(self, column: Any, targets: Table, key: Any = None, via: Any = None,
+                 filters: list[ColumnElement[bool]] | None = None) -> None:
         self.column, self.targets, self.key, self.via = column, targets, key, via
+        self.filters = filters or []
 
 
 def _col(c: Any) -> Any:
@@ -124,6 +136,9 @@ def _in_targets(el: InTargets, compiler: Any, **kw: Any) -> str:
     key, via = _col(el.key), _col(el.via)
     inner = key.table.alias("targeted")
     sub = select(inner.c[key.key]).join(el.targets, el.targets.c.subject_id == inner.c[via.key])
+    if el.filters:
+        adapt = ClauseAdapter(inner)
+        sub = sub.where(*[adapt.traverse(f) for f in el.filters])
     return compiler.process(key.in_(sub), **kw)
 
 
@@ -133,12 +148,13 @@ def _in_targets_pg(el: InTargets, compiler: Any, **kw: Any) -> str:
     return f"{compiler.process(_col(el.column), **kw)} = ANY(ARRAY{ids})"
 
 
-def _restrict(q: Select[Any], subjects: Any, column: Any, key: Any = None) -> Select[Any]:
+def _restrict(q: Select[Any], subjects: Any, column: Any, key: Any = None,
+              filters: list[ColumnElement[bool]] | None = None) -> Select[Any]:
     """Only these subjects: a list of ids, or the targets table (see ``InTargets``)."""
     if subjects is None:
         return q
     if isinstance(subjects, Table):
-        return q.where(InTargets(column, subjects, key, column if key is not None else None))
+        return q.where(InTargets(column, subjects, key, column if key is not None else None, filters))
     return q.where(column.in_(subjects))
 
 
@@ -153,18 +169,20 @@ def record_items(model: Scorecard, dim: Dimension, as_of: date,
         return _restrict(q, subjects, Objection.subject_id)
     if dim.source != "records":
         raise ValueError(dim.source)
-    where = [Record.resource.in_(dim.resources), counted_clause(model, as_of)]
+    indexed, other = counted_conditions(model, as_of)
+    indexed = [Record.resource.in_(dim.resources), *indexed]
+    where = [*indexed, *other]
     if dim.aggregate == "latest":
         rn = func.row_number().over(partition_by=Record.subject_id,
                                     order_by=(Record.main_date.desc().nulls_last(), Record.id.desc()))
         inner = _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
                                  Record.main_date.label("item_date"), _record_points(dim, as_of).label("points"),
-                                 rn.label("rn")).where(*where), subjects, Record.subject_id, Record.id
-                         ).subquery("latest_items")
+                                 rn.label("rn")).where(*where), subjects, Record.subject_id, Record.id,
+                         indexed).subquery("latest_items")
         return select(inner.c.subject_id, inner.c.item_id, inner.c.item_date, inner.c.points).where(inner.c.rn == 1)
     return _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
                             Record.main_date.label("item_date"), _record_points(dim, as_of).label("points")
-                            ).where(*where), subjects, Record.subject_id, Record.id)
+                            ).where(*where), subjects, Record.subject_id, Record.id, indexed)
 
 
 def _present(col: ColumnElement[Any], is_text: bool) -> ColumnElement[bool]:
@@ -222,18 +240,29 @@ def combinable(dims: list[Dimension], aggregates: tuple[str, ...] = ("sum",)) ->
     return out
 
 
+def reads_data(dim: Dimension) -> bool:
+    """Its points come from a field of the record's data. Every other record dimension reads
+    only columns the subject index ``ix_records_subject_public`` holds (0015), so for a set
+    of subjects it is computed from the index alone, without reading a row."""
+    return dim.source == "records" and dim.points is None and not dim.severity_points
+
+
 def dimension_items(model: Scorecard, dims: list[Dimension], as_of: date,
                     subjects: Table | None = None) -> Select[Any]:
     """(subject_id, dimension, item_id, item_date, points): each counted record of these
-    dimensions (disjoint resources, see ``combinable``) once, with its dimension and points."""
+    dimensions (disjoint resources, see ``combinable``) once, with its dimension and points.
+    For the ``subjects`` table: from the subject index when no dimension ``reads_data``, else
+    the rows in physical order (see ``InTargets``)."""
     resources = [r for d in dims for r in d.resources]
     dim_of = case(*[(Record.resource.in_(d.resources), literal(d.code, String)) for d in dims])
     pts = case(*[(Record.resource.in_(d.resources), _record_points(d, as_of)) for d in dims],
                else_=literal(0, Integer))
+    indexed, other = counted_conditions(model, as_of)
+    indexed = [Record.resource.in_(resources), *indexed]
     return _restrict(select(Record.subject_id.label("subject_id"), dim_of.label("dimension"),
                             Record.id.label("item_id"), Record.main_date.label("item_date"), pts.label("points"))
-                     .where(Record.resource.in_(resources), counted_clause(model, as_of)),
-                     subjects, Record.subject_id, Record.id)
+                     .where(*indexed, *other), subjects, Record.subject_id,
+                     *((Record.id, indexed) if any(reads_data(d) for d in dims) else ()))
 
 
 def _capped_by_dimension(dims: list[Dimension], dimension: Any, raw: Any) -> ColumnElement[Any]:
@@ -306,5 +335,6 @@ def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 __all__ = ["TMP_TABLES", "InTargets", "capped", "clamp", "combinable", "combined_totals", "counted_clause",
-           "dimension_items", "dimension_totals", "grade_case", "item_totals", "months_before", "record_items",
-           "subject_field_total", "tmp_changed", "tmp_factors", "tmp_items", "tmp_scores", "tmp_targets"]
+           "counted_conditions", "dimension_items", "dimension_totals", "grade_case", "item_totals", "months_before",
+           "reads_data", "record_items", "subject_field_total", "tmp_changed", "tmp_factors", "tmp_items", "tmp_scores",
+           "tmp_targets"]

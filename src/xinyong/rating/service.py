@@ -189,13 +189,21 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 else:
                     session.execute(stmt)
             else:
-                session.execute(insert(E.tmp_items).from_select(
-                    ["subject_id", "dimension", "item_id", "item_date", "points"],
-                    E.dimension_items(model, together, as_of, targets)))
-                _analyze(session, dialect, E.tmp_items)
-                for aggregate in ("sum", "latest"):
-                    if same := [d for d in together if d.aggregate == aggregate]:
-                        session.execute(insert(E.tmp_factors).from_select(cols, E.item_totals(same, E.tmp_items)))
+                # Summed dimensions the subject index holds everything for: straight from the
+                # index. The rest (data fields, latest records): their rows, read once.
+                from_index = [d for d in together if d.aggregate == "sum" and not E.reads_data(d)]
+                if from_index:
+                    session.execute(insert(E.tmp_factors).from_select(
+                        cols, E.combined_totals(model, from_index, as_of, targets)))
+                if rows := [d for d in together if d not in from_index]:
+                    session.execute(insert(E.tmp_items).from_select(
+                        ["subject_id", "dimension", "item_id", "item_date", "points"],
+                        E.dimension_items(model, rows, as_of, targets)))
+                    _analyze(session, dialect, E.tmp_items)
+                    for aggregate in ("sum", "latest"):
+                        if same := [d for d in rows if d.aggregate == aggregate]:
+                            session.execute(insert(E.tmp_factors).from_select(
+                                cols, E.item_totals(same, E.tmp_items)))
         for i, dim in enumerate(d for d in dims if d not in together):
             step(f"计算维度：{dim.name}", i + 1 + len(together), total_steps)
             session.execute(insert(E.tmp_factors).from_select(cols, E.dimension_totals(model, dim, as_of, targets)))

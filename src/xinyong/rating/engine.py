@@ -259,10 +259,11 @@ def dimension_items(model: Scorecard, dims: list[Dimension], as_of: date,
                else_=literal(0, Integer))
     indexed, other = counted_conditions(model, as_of)
     indexed = [Record.resource.in_(resources), *indexed]
-    return _restrict(select(Record.subject_id.label("subject_id"), dim_of.label("dimension"),
-                            Record.id.label("item_id"), Record.main_date.label("item_date"), pts.label("points"))
-                     .where(*indexed, *other), subjects, Record.subject_id,
-                     *((Record.id, indexed) if any(reads_data(d) for d in dims) else ()))
+    q = select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), Record.id.label("item_id"),
+               Record.main_date.label("item_date"), pts.label("points")).where(*indexed, *other)
+    if any(reads_data(d) for d in dims):
+        return _restrict(q, subjects, Record.subject_id, Record.id, indexed)
+    return _restrict(q, subjects, Record.subject_id)
 
 
 def _capped_by_dimension(dims: list[Dimension], dimension: Any, raw: Any) -> ColumnElement[Any]:

@@ -18,7 +18,8 @@ physical order, into ``tmp_items`` and compute every record dimension from there
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -100,6 +101,22 @@ def _execute_scanning(session: Session, stmt: Any) -> None:
     if sql.count(marker) == 1:
         sql = sql.replace(marker, "FROM records NOT INDEXED \n")
     session.execute(text(sql))
+
+
+@contextmanager
+def _bitmap_scans(session: Session, dialect: str) -> Iterator[None]:
+    """PostgreSQL: read the targets' rows by a bitmap scan, in physical order. The planner
+    cannot count ``ANY(ARRAY(subquery))``, guesses a few dozen rows and walks the index
+    instead, visiting the rows in subject order (10.4 s against 4.1 s at 10 million records)."""
+    if dialect != "postgresql":
+        yield
+        return
+    before = session.scalar(text("SELECT current_setting('enable_indexscan')"))
+    session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('enable_indexscan', :v, true)"), {"v": before})
 
 
 def _time_events(model: Scorecard, since: date, as_of: date) -> Any:
@@ -196,9 +213,10 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                     session.execute(insert(E.tmp_factors).from_select(
                         cols, E.combined_totals(model, from_index, as_of, targets)))
                 if rows := [d for d in together if d not in from_index]:
-                    session.execute(insert(E.tmp_items).from_select(
-                        ["subject_id", "dimension", "item_id", "item_date", "points"],
-                        E.dimension_items(model, rows, as_of, targets)))
+                    with _bitmap_scans(session, dialect):
+                        session.execute(insert(E.tmp_items).from_select(
+                            ["subject_id", "dimension", "item_id", "item_date", "points"],
+                            E.dimension_items(model, rows, as_of, targets)))
                     _analyze(session, dialect, E.tmp_items)
                     for aggregate in ("sum", "latest"):
                         if same := [d for d in rows if d.aggregate == aggregate]:

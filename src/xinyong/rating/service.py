@@ -245,7 +245,12 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
         result.subjects_scored = session.scalar(select(func.count()).select_from(E.tmp_scores)) or 0
         _analyze(session, dialect, E.tmp_scores, E.tmp_factors)
         step("比对变化", len(dims) + 2, total_steps)
-        cur = RatingScore.__table__.c
+        # The current scores of the rescored subjects: through the primary key, not a scan of
+        # every subject's score (incremental runs).
+        current: Any = RatingScore.__table__
+        if mode != "full":
+            current = select(current).where(E.InTargets(current.c.subject_id, E.tmp_scores)).subquery("current")
+        cur = current.c
         f, cf = E.tmp_factors.c, RatingFactor.__table__.c
         scored = select(s.subject_id)
         current_factors = select(cf.subject_id, cf.dimension, cf.points)
@@ -257,7 +262,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             session.execute(insert(E.tmp_changed).from_select(["subject_id"], scored))
         else:
             score_changed = select(s.subject_id).select_from(
-                E.tmp_scores.outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id)).where(
+                E.tmp_scores.outerjoin(current, cur.subject_id == s.subject_id)).where(
                 or_(cur.subject_id.is_(None), cur.score != s.score, cur.grade != s.grade,
                     cur.model_version != model.version))
             # Factors on one side only: each side has one row per (subject, dimension), so a row
@@ -292,7 +297,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 select(literal(run.id), s.subject_id, s.score, s.grade, cur.score, cur.grade,
                        literal(model.version), literal(as_of), literal(now)).select_from(
                     E.tmp_scores.join(E.tmp_changed, E.tmp_changed.c.subject_id == s.subject_id)
-                    .outerjoin(RatingScore.__table__, cur.subject_id == s.subject_id))))
+                    .outerjoin(current, cur.subject_id == s.subject_id))))
             session.execute(delete(RatingFactor).where(RatingFactor.subject_id.in_(chg)))
             session.execute(insert(RatingFactor).from_select(
                 ["subject_id", "dimension", "points"],

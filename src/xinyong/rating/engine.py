@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy import BigInteger as _BigInteger
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from xinyong.intake.models import Record
 from xinyong.subjects.models import Subject
@@ -148,6 +149,30 @@ def _in_targets_pg(el: InTargets, compiler: Any, **kw: Any) -> str:
     return f"{compiler.process(_col(el.column), **kw)} = ANY(ARRAY{ids})"
 
 
+class NoSeek(ColumnElement[Any]):
+    """A column the planner should filter on, not seek by. On SQLite ``+column``: with
+    ``resource IN (15 resources)`` it would otherwise seek the subject index once per subject
+    and resource instead of reading each subject's few entries in one range (20% of the CPU of
+    summing 75,000 subjects' records). PostgreSQL reads its index the same way either way."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: Any) -> None:
+        self.column = _col(column)
+        self.type = self.column.type
+
+
+@compiles(NoSeek)
+def _no_seek(el: NoSeek, compiler: Any, **kw: Any) -> str:
+    return compiler.process(el.column, **kw)
+
+
+@compiles(NoSeek, "sqlite")
+def _no_seek_sqlite(el: NoSeek, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(el.column, **kw)
+
+
 def _restrict(q: Select[Any], subjects: Any, column: Any, key: Any = None,
               filters: list[ColumnElement[bool]] | None = None) -> Select[Any]:
     """Only these subjects: a list of ids, or the targets table (see ``InTargets``)."""
@@ -170,7 +195,7 @@ def record_items(model: Scorecard, dim: Dimension, as_of: date,
     if dim.source != "records":
         raise ValueError(dim.source)
     indexed, other = counted_conditions(model, as_of)
-    indexed = [Record.resource.in_(dim.resources), *indexed]
+    indexed = [NoSeek(Record.resource).in_(dim.resources), *indexed]
     where = [*indexed, *other]
     if dim.aggregate == "latest":
         rn = func.row_number().over(partition_by=Record.subject_id,
@@ -258,7 +283,7 @@ def dimension_items(model: Scorecard, dims: list[Dimension], as_of: date,
     pts = case(*[(Record.resource.in_(d.resources), _record_points(d, as_of)) for d in dims],
                else_=literal(0, Integer))
     indexed, other = counted_conditions(model, as_of)
-    indexed = [Record.resource.in_(resources), *indexed]
+    indexed = [NoSeek(Record.resource).in_(resources), *indexed]
     q = select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), Record.id.label("item_id"),
                Record.main_date.label("item_date"), pts.label("points")).where(*indexed, *other)
     if any(reads_data(d) for d in dims):

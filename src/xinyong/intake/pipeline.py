@@ -100,6 +100,7 @@ class WorkerArgs:
     today: date
     db_url: str | None
     chunk_rows: int
+    windows: Any = None  # the caller's WindowCalculator (its policy, not whatever the helper would load)
 
 
 def _db_hints(url: str, resource: str) -> tuple[HintLookup, Callable[[], None]]:
@@ -114,12 +115,17 @@ def _db_hints(url: str, resource: str) -> tuple[HintLookup, Callable[[], None]]:
     pg = engine.dialect.name == "postgresql"
     if pg:
         conn.exec_driver_sql("SET jit = off")
+        conn.commit()  # a session setting: kept only if its transaction commits
 
     def hints(keys: list[str]) -> dict[str, tuple[str | None, str]]:
         out: dict[str, tuple[str | None, str]] = {}
         if pg:
-            rows = conn.exec_driver_sql(PG_RECORD_LOOKUP, (keys, resource))
-            out.update((nk, (raw, content)) for nk, _, content, raw, status, _ in rows if status == "active")
+            driver = conn.connection.driver_connection
+            with driver.cursor() as cur:
+                cur.execute(PG_RECORD_LOOKUP, (",".join(keys), resource))
+                out.update((nk, (raw, content)) for nk, _, content, raw, status, _ in cur.fetchall()
+                           if status == "active")
+            driver.rollback()
         else:
             raw = conn.connection.driver_connection
             for i in range(0, len(keys), 900):
@@ -176,7 +182,8 @@ def worker_main() -> None:  # pragma: no cover - runs in the helper process
         hints = None
         if args.db_url:
             hints, close = _db_hints(args.db_url, args.resource.code)
-        preparer = Preparer(args.resource, src.fields, keyring=args.keyring, today=args.today, hints=hints)
+        preparer = Preparer(args.resource, src.fields, keyring=args.keyring, today=args.today, hints=hints,
+                            windows=args.windows)
         for chunk in prepare_in_process(src, preparer, args.chunk_rows):
             _write_frame(out, ("chunk", chunk.pack()))
         _write_frame(out, ("done", None))

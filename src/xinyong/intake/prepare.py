@@ -30,6 +30,7 @@ from xinyong.identity.codes import mask_citizen_id, normalize_code
 from xinyong.identity.crypto import Keyring
 from xinyong.logging import mask_personal_data
 from xinyong.subjects.service import KIND_BY_LABEL, normalize_name
+from xinyong.workflows.windows import OPEN, Window, WindowCalculator
 
 from .readers import is_bad_row
 
@@ -61,6 +62,9 @@ class PreparedRow(NamedTuple):
     main_date: str | None
     valid_until: str | None
     subject: SubjectKey
+    # Disclosure window, computed here (helper process) rather than by the writer; rows share
+    # the calculator's cached Window objects, which pickle once per chunk.
+    window: Window
 
 
 class HintedRow(NamedTuple):
@@ -101,14 +105,14 @@ class PreparedChunk(NamedTuple):
 
         accepted = columns(self.accepted)
         if accepted:
-            accepted[-1] = list(map(tuple, accepted[-1]))
+            accepted[-2] = list(map(tuple, accepted[-2]))
         return (self.rows, accepted, columns(self.hinted), columns(self.errors), self.rejected, self.position)
 
     @classmethod
     def unpack(cls, packed: tuple) -> PreparedChunk:
         rows, accepted, hinted, errors, rejected, position = packed
         if accepted:
-            accepted[-1] = map(_new(SubjectKey), accepted[-1])
+            accepted[-2] = map(_new(SubjectKey), accepted[-2])
         return cls(rows, list(map(_new(PreparedRow), zip(*accepted))), list(map(_new(HintedRow), zip(*hinted))),
                    list(map(_new(ErrorItem), zip(*errors))), rejected, position)
 
@@ -152,8 +156,9 @@ class Preparer:
     """Prepares blocks of rows for one resource and one file's column layout."""
 
     def __init__(self, resource: Resource, fields: Sequence[Field | None], *, keyring: Keyring,
-                 today: date, hints: HintLookup | None = None) -> None:
+                 today: date, hints: HintLookup | None = None, windows: WindowCalculator | None = None) -> None:
         self.resource = resource
+        self.windows = windows if windows is not None else WindowCalculator(resource)
         self.keyring = keyring
         self.key = keyring.hash_key
         self._raw_hash = _Hasher(self.key, b"xy-raw")
@@ -317,8 +322,14 @@ class Preparer:
         until_code = self.resource.valid_until_field
         untils = values.get(until_code, blank) if until_code else blank
         subjects = self._subjects(values, n)
-        return list(map(_new(PreparedRow), zip(numbers, hashes, texts, raws, contents,
-                                               (d or "{}" for d in data), encs, mains, untils, subjects)))
+        data = [d or "{}" for d in data]
+        if self.windows.applies:
+            window = self.windows.from_json
+            windows = [window(d, m, u) for d, m, u in zip(data, mains, untils)]
+        else:
+            windows = [OPEN] * n
+        return list(map(_new(PreparedRow), zip(numbers, hashes, texts, raws, contents, data, encs, mains, untils,
+                                               subjects, windows)))
 
     def _subjects(self, values: dict[str, list], n: int) -> list[SubjectKey]:
         sf = self.sf

@@ -43,6 +43,7 @@ from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Conflict, InvalidInput, NotFound
 from xinyong.identity.crypto import Keyring, get_keyring
+from xinyong.workflows.windows import WindowCalculator
 
 from .models import BatchError, IntakeBatch, Record, RecordVersion
 from .pipeline import (
@@ -188,10 +189,11 @@ def ingest_file(bind: Session | Engine, path: Path | str, resource: str | Resour
     name = file_name or path.name
     use_helper = parallel if parallel is not None else (size or 0) >= PARALLEL_MIN_BYTES
     helper: Helper | None = None
+    windows = WindowCalculator(res)
     try:
         if use_helper:
             helper = Helper(WorkerArgs(path=str(path), resource=res, keyring=keyring, sheet=sheet, today=today,
-                                       db_url=_db_url(bind), chunk_rows=chunk_rows))
+                                       db_url=_db_url(bind), chunk_rows=chunk_rows, windows=windows))
             meta = helper.meta()
             chunks_factory = lambda store: helper.chunks()
         else:
@@ -199,7 +201,8 @@ def ingest_file(bind: Session | Engine, path: Path | str, resource: str | Resour
             meta = SourceMeta.of(src)
 
             def chunks_factory(store: BatchStore) -> Iterator[PreparedChunk]:
-                preparer = Preparer(res, src.fields, keyring=keyring, today=today, hints=store.hint_lookup)
+                preparer = Preparer(res, src.fields, keyring=keyring, today=today, hints=store.hint_lookup,
+                                    windows=windows)
                 return prepare_in_process(src, preparer, chunk_rows)
     except FileRefused as exc:
         if helper is not None:

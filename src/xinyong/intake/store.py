@@ -40,15 +40,16 @@ from xinyong.subjects.service import (
     subjects_by_name,
     subjects_by_uscc,
 )
-from xinyong.workflows.windows import WindowCalculator
 
 from .prepare import ErrorItem, HintedRow, PreparedChunk, PreparedRow, SubjectKey
 from .workdays import DEADLINE_WORKDAYS, DelayCounter
 
 _SQLITE_IN = 900
+# Keys go to the server as one comma-joined text (hex hashes): dumping a Python list as text[]
+# costs more client CPU than the lookup itself costs the server.
 PG_RECORD_LOOKUP = (
     "SELECT k.nk, r.id, r.content_hash, r.raw_hash, r.status, r.current_version "
-    "FROM unnest(%s::text[]) k(nk) CROSS JOIN LATERAL (SELECT id, content_hash, raw_hash, status, current_version "
+    "FROM unnest(string_to_array(%s, ',')) k(nk) CROSS JOIN LATERAL (SELECT id, content_hash, raw_hash, status, current_version "
     "FROM records WHERE resource = %s AND natural_key_hash = k.nk LIMIT 1) r")
 SQLITE_CACHE_KIB = 256 * 1024
 
@@ -116,8 +117,9 @@ class BatchStore:
         self.file_sha256 = file_sha256
         self.submitted_on = submitted_on
         self.delays = delays
-        # Disclosure window of each new or changed row (workflows): severity, published, last day, repair date.
-        self.windows = WindowCalculator(resource)
+        # Working days per decision date (text as prepared), and each window as SQLite stores it.
+        self._delay_of: dict[str, tuple[int, bool]] = {}
+        self._sqlite_windows: dict = {}
         self.dialect = session.get_bind().dialect.name
         self.counts = Counts()
         conn = session.connection()
@@ -184,7 +186,7 @@ class BatchStore:
             # One index probe per key (LATERAL … LIMIT 1): the planner cannot fall back to scanning
             # the table, which its statistics — stale while a batch grows it — would suggest.
             with self.raw.cursor() as cur:
-                cur.execute(PG_RECORD_LOOKUP, (keys, self.resource.code))
+                cur.execute(PG_RECORD_LOOKUP, (",".join(keys), self.resource.code))
                 for nk, *rest in cur:
                     existing[nk] = Existing(*rest)
             return existing
@@ -205,8 +207,9 @@ class BatchStore:
             return seen
         if self.dialect == "postgresql":
             with self.raw.cursor() as cur:
-                cur.execute("SELECT k.nk, s.content_hash, s.row_no FROM unnest(%s::text[]) k(nk) CROSS JOIN LATERAL "
-                            "(SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s", (keys,))
+                cur.execute("SELECT k.nk, s.content_hash, s.row_no FROM unnest(string_to_array(%s, ',')) k(nk) "
+                            "CROSS JOIN LATERAL (SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s",
+                            (",".join(keys),))
                 for nk, content, row_no in cur:
                     seen[nk] = (content, row_no)
             return seen
@@ -398,12 +401,15 @@ class BatchStore:
     def _timeliness(self, r: PreparedRow) -> tuple[int | None, bool | None]:
         if self.delays is None or not r.main_date:
             return None, None
-        delay = self.delays(date.fromisoformat(r.main_date))
-        if delay <= DEADLINE_WORKDAYS:
+        hit = self._delay_of.get(r.main_date)
+        if hit is None:
+            delay = self.delays(date.fromisoformat(r.main_date))
+            hit = self._delay_of[r.main_date] = (delay, delay <= DEADLINE_WORKDAYS)
+        if hit[1]:
             self.counts.on_time += 1
         else:
             self.counts.late += 1
-        return delay, delay <= DEADLINE_WORKDAYS
+        return hit
 
     def _write(self, creates: list[PreparedRow], updates: list[tuple[PreparedRow, Existing]],
                subject_ids: dict[int, int]) -> None:
@@ -422,7 +428,6 @@ class BatchStore:
                 cur.execute("SELECT nextval(pg_get_serial_sequence('records', 'id')) FROM generate_series(1, %s)",
                             (len(creates),))
                 ids = [row[0] for row in cur]
-            window = self.windows.from_json
             with cur.copy("COPY _intake_stage (kind, record_id, version, nk, nk_text, subject_id, main_date, "
                           "valid_until, content_hash, raw_hash, data, personal_enc, row_no, delay, on_time, "
                           "severity, published, public_until, repair_after) FROM STDIN") as cp:
@@ -431,11 +436,11 @@ class BatchStore:
                     delay, on_time = self._timeliness(r)
                     write(("new", rid, 1, r.nk_hash, r.nk_text, subject_ids[r.row_no], r.main_date, r.valid_until,
                            r.content_hash, r.raw_hash, r.data_json, r.personal_enc, r.row_no, delay, on_time,
-                           *window(r.data_json, r.main_date, r.valid_until)))
+                           *r.window))
                 for r, rec in updates:
                     write(("changed", rec.id, rec.version + 1, r.nk_hash, r.nk_text, subject_ids[r.row_no],
                            r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json, r.personal_enc,
-                           r.row_no, None, None, *window(r.data_json, r.main_date, r.valid_until)))
+                           r.row_no, None, None, *r.window))
             p = {"res": self.resource.code, "dept": self.department_id, "batch": self.batch_id,
                  "sub": self.submitted_on, "sha": self.file_sha256}
             if creates:
@@ -472,7 +477,7 @@ class BatchStore:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         sub = self.submitted_on.isoformat()
         cur = self.raw.cursor()
-        window = self.windows.from_json
+        window = self._sqlite_window
         if creates:
             first = self.next_record_id
             self.next_record_id += len(creates)
@@ -483,7 +488,7 @@ class BatchStore:
                 record_rows.append((rid, self.resource.code, r.nk_hash, r.nk_text, sid, self.department_id,
                                     r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json,
                                     r.personal_enc, self.batch_id, sub, delay, on_time, now, now,
-                                    *_sqlite_window(window(r.data_json, r.main_date, r.valid_until))))
+                                    *window(r.window)))
                 version_rows.append((rid, 1, "created", self.batch_id, self.department_id, sid, self.file_sha256,
                                      r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
@@ -499,7 +504,7 @@ class BatchStore:
                 sid = subject_ids[r.row_no]
                 rows.append((rec.version + 1, sid, self.department_id, r.main_date, r.valid_until, r.content_hash,
                              r.raw_hash, r.nk_text, r.data_json, r.personal_enc, self.batch_id, now,
-                             *_sqlite_window(window(r.data_json, r.main_date, r.valid_until)), rec.id))
+                             *window(r.window), rec.id))
                 version_rows.append((rec.id, rec.version + 1, "updated", self.batch_id, self.department_id, sid,
                                      self.file_sha256, r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
@@ -509,6 +514,14 @@ class BatchStore:
                 "repair_after = ?, window_closed_on = NULL WHERE id = ?", rows)
             self._sqlite_versions(cur, version_rows)
         cur.close()
+
+    def _sqlite_window(self, w) -> tuple:
+        hit = self._sqlite_windows.get(w)
+        if hit is None:
+            if len(self._sqlite_windows) > 100_000:
+                self._sqlite_windows.clear()
+            hit = self._sqlite_windows[w] = _sqlite_window(w)
+        return hit
 
     @staticmethod
     def _sqlite_versions(cur, rows: list[tuple]) -> None:

@@ -9,6 +9,7 @@ notices its parent is gone and exits.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -50,6 +52,43 @@ class SourceMeta:
     def of(cls, src: Source) -> SourceMeta:
         return cls(src.format, src.encoding, src.delimiter, src.sheet, src.header_row, src.total_bytes,
                    list(src.unknown_columns[:100]), list(src.duplicate_columns))
+
+
+# --- garbage collection ----------------------------------------------------------------------------
+# Intake allocates millions of short-lived tuples and lists, none of them in reference cycles. The
+# cyclic collector, triggered every few hundred allocations, walks every live object each time it
+# reaches the older generations: measured, it took half of the preparer's CPU time and a third of
+# the pipe's. It is paused while batches run (reference counting still frees everything at once)
+# and run in full every ``GC_EVERY_CHUNKS`` chunks, so a stray cycle cannot accumulate.
+
+GC_EVERY_CHUNKS = 25
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector (process-wide) for the duration; nests and works across threads:
+    it is re-enabled when the last pause ends, and only if it was enabled before the first."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def gc_tick(chunks_done: int) -> None:
+    if chunks_done and chunks_done % GC_EVERY_CHUNKS == 0:
+        gc.collect()
 
 
 def blocks(src: Source, size: int) -> Iterator[list[tuple[int, list[Any]]]]:
@@ -184,8 +223,12 @@ def worker_main() -> None:  # pragma: no cover - runs in the helper process
             hints, close = _db_hints(args.db_url, args.resource.code)
         preparer = Preparer(args.resource, src.fields, keyring=args.keyring, today=args.today, hints=hints,
                             windows=args.windows)
-        for chunk in prepare_in_process(src, preparer, args.chunk_rows):
-            _write_frame(out, ("chunk", chunk.pack()))
+        gc.freeze()  # modules and set-up: never worth scanning again
+        with gc_paused():
+            for n, chunk in enumerate(prepare_in_process(src, preparer, args.chunk_rows), start=1):
+                _write_frame(out, ("chunk", chunk.pack()))
+                del chunk
+                gc_tick(n)
         _write_frame(out, ("done", None))
     except BrokenPipeError:
         os._exit(3)  # the writer is gone: nothing to hand rows to

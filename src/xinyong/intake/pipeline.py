@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -109,18 +110,48 @@ def merge_chunks(parts: list[PreparedChunk], position: int | None) -> PreparedCh
                          rejected=sum(p.rejected for p in parts), position=position)
 
 
-def prepare_in_process(src: Source, preparer: Preparer, chunk_rows: int) -> Iterator[PreparedChunk]:
-    """Prepared chunks of about ``chunk_rows`` rows (the writer's unit), built block by block."""
+def prepare_in_process(src: Source, preparer: Preparer, chunk_rows: int, *,
+                       overlap_lookups: bool = False) -> Iterator[PreparedChunk]:
+    """Prepared chunks of about ``chunk_rows`` rows (the writer's unit), built block by block.
+    ``overlap_lookups``: look up each block's hints in a thread while the next block is read and
+    hashed (only when the lookup has a connection of its own: the helper process)."""
     parts: list[PreparedChunk] = []
     rows = 0
-    for block in blocks(src, min(BLOCK_ROWS, chunk_rows)):
-        parts.append(preparer.prepare(block))
-        rows += len(block)
+    position = None
+    for part, block_rows, position in _prepared_blocks(src, preparer, min(BLOCK_ROWS, chunk_rows),
+                                                       overlap_lookups):
+        parts.append(part)
+        rows += block_rows
         if rows >= chunk_rows:
-            yield merge_chunks(parts, src.bytes_read())
+            yield merge_chunks(parts, position)
             parts, rows = [], 0
     if parts:
-        yield merge_chunks(parts, src.bytes_read())
+        yield merge_chunks(parts, position)
+
+
+def _prepared_blocks(src: Source, preparer: Preparer, size: int, overlap: bool
+                     ) -> Iterator[tuple[PreparedChunk, int, int | None]]:
+    """(prepared block, its rows, bytes read so far) for each block of the source."""
+    if not overlap or preparer.hints is None:
+        for block in blocks(src, size):
+            yield preparer.prepare(block), len(block), src.bytes_read()
+        return
+    # One worker: lookups run one at a time, in order, on the lookup's own connection.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyong-intake-hints") as pool:
+        pending = None
+        for block in blocks(src, size):
+            started = preparer.start(block)
+            future = pool.submit(preparer.hints, started.lookup) if started.lookup else None
+            if pending is not None:
+                yield _finish_block(preparer, *pending)
+            pending = (started, future, len(block), src.bytes_read())
+        if pending is not None:
+            yield _finish_block(preparer, *pending)
+
+
+def _finish_block(preparer: Preparer, started, future: Future | None, block_rows: int, position: int | None
+                  ) -> tuple[PreparedChunk, int, int | None]:
+    return preparer.finish(started, future.result() if future is not None else None), block_rows, position
 
 
 # --- helper process --------------------------------------------------------------------------------
@@ -225,7 +256,8 @@ def worker_main() -> None:  # pragma: no cover - runs in the helper process
                             windows=args.windows)
         gc.freeze()  # modules and set-up: never worth scanning again
         with gc_paused():
-            for n, chunk in enumerate(prepare_in_process(src, preparer, args.chunk_rows), start=1):
+            chunks = prepare_in_process(src, preparer, args.chunk_rows, overlap_lookups=hints is not None)
+            for n, chunk in enumerate(chunks, start=1):
                 _write_frame(out, ("chunk", chunk.pack()))
                 del chunk
                 gc_tick(n)

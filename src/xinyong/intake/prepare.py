@@ -117,6 +117,20 @@ class PreparedChunk(NamedTuple):
                    list(map(_new(ErrorItem), zip(*errors))), rejected, position)
 
 
+class _Started(NamedTuple):
+    """A block between ``Preparer.start`` and ``Preparer.finish``."""
+
+    rows: int  # rows of the block
+    n: int  # rows still in play (readable)
+    columns: dict[str, Sequence[Any]]
+    numbers: list[int]
+    raws: list[str]
+    errors: list[ErrorItem]
+    rejected: int
+    hashes: list[str | None] | None
+    lookup: list[str] | None  # keys to look up (None: no lookup)
+
+
 # (nk_hash list) → {nk_hash: (raw_hash, content_hash)} of active records with that key.
 HintLookup = Callable[[list[str]], dict[str, tuple[str | None, str]]]
 
@@ -213,6 +227,13 @@ class Preparer:
     # -- the block ------------------------------------------------------------------------------
 
     def prepare(self, block: list[tuple[int, list[Any]]], position: int | None = None) -> PreparedChunk:
+        started = self.start(block)
+        found = self.hints(started.lookup) if started.lookup else None
+        return self.finish(started, found, position)
+
+    def start(self, block: list[tuple[int, list[Any]]]) -> _Started:
+        """The first half of ``prepare``: everything before the hint lookup, whose keys it names
+        (``lookup``), so that the lookup of one block can run while the next one starts."""
         width, raw_hash = self.width, self._raw_hash
         rows: list[list[Any]] = []
         numbers: list[int] = []
@@ -241,32 +262,40 @@ class Preparer:
             raws.append(raw_hash(raw_prefix + joined.encode()))
         n = len(rows)
         if n == 0:
-            return PreparedChunk(len(block), [], [], errors, rejected, position)
+            return _Started(len(block), 0, {}, numbers, raws, errors, rejected, None, None)
         transposed = list(zip(*rows))
         columns = {code: transposed[i] for code, i in self.columns.items()}
-
-        hinted: list[HintedRow] = []
-        todo: Sequence[int] = range(n)
         hashes: list[str | None] | None = None
+        lookup = None
         if self.hints is not None:
             keys = self.validator.key_columns(columns, self.key_codes, n)
             if keys is not None:
                 hashes = self.nk_hashes(keys)
-                found = self.hints([h for h in hashes if h is not None])
-                if found:
-                    todo = []
-                    for i, h in enumerate(hashes):
-                        hit = found.get(h) if h is not None else None
-                        if hit is not None and hit[0] == raws[i]:
-                            hinted.append(HintedRow(numbers[i], h, raws[i], hit[1]))
-                        else:
-                            todo.append(i)
-                    if len(todo) < n:
-                        columns = {code: [col[i] for i in todo] for code, col in columns.items()}
-                        hashes = [hashes[i] for i in todo]
+                lookup = [h for h in hashes if h is not None]
+        return _Started(len(block), n, columns, numbers, raws, errors, rejected, hashes, lookup)
+
+    def finish(self, started: _Started, found: dict[str, tuple[str | None, str]] | None,
+               position: int | None = None) -> PreparedChunk:
+        """The second half of ``prepare``, given what the hint lookup found."""
+        block_rows, n, columns, numbers, raws, errors, rejected, hashes, _ = started
+        if n == 0:
+            return PreparedChunk(block_rows, [], [], errors, rejected, position)
+        hinted: list[HintedRow] = []
+        todo: Sequence[int] = range(n)
+        if hashes is not None and found:
+            todo = []
+            for i, h in enumerate(hashes):
+                hit = found.get(h) if h is not None else None
+                if hit is not None and hit[0] == raws[i]:
+                    hinted.append(HintedRow(numbers[i], h, raws[i], hit[1]))
+                else:
+                    todo.append(i)
+            if len(todo) < n:
+                columns = {code: [col[i] for i in todo] for code, col in columns.items()}
+                hashes = [hashes[i] for i in todo]
         m = len(todo)
         if not m:
-            return PreparedChunk(len(block), [], hinted, errors, rejected, position)
+            return PreparedChunk(block_rows, [], hinted, errors, rejected, position)
         result = self.validator.validate_columns(columns, m)
         values = result.values
         key_cols = [values[c] for c in self.key_codes]
@@ -289,7 +318,7 @@ class Preparer:
             hashes = self.nk_hashes(list(zip(*key_cols)))
         accepted = self._rows([numbers[todo[j]] for j in good], [raws[todo[j]] for j in good], hashes,
                               key_cols, values)
-        return PreparedChunk(len(block), accepted, hinted, errors, rejected, position)
+        return PreparedChunk(block_rows, accepted, hinted, errors, rejected, position)
 
     def _json_column(self, codes: list[str], values: dict[str, list]) -> list[str | None]:
         """Each row's values of ``codes`` as a JSON object text (blank values left out), built a

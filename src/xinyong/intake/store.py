@@ -49,7 +49,8 @@ _SQLITE_IN = 900
 # costs more client CPU than the lookup itself costs the server.
 PG_RECORD_LOOKUP = (
     "SELECT k.nk, r.id, r.content_hash, r.raw_hash, r.status, r.current_version "
-    "FROM unnest(string_to_array(%s, ',')) k(nk) CROSS JOIN LATERAL (SELECT id, content_hash, raw_hash, status, current_version "
+    "FROM unnest(string_to_array(%s, ',')) k(nk) CROSS JOIN LATERAL "
+    "(SELECT id, content_hash, raw_hash, status, current_version "
     "FROM records WHERE resource = %s AND natural_key_hash = k.nk LIMIT 1) r")
 SQLITE_CACHE_KIB = 256 * 1024
 
@@ -217,7 +218,8 @@ class BatchStore:
         if self.dialect == "postgresql":
             with self.raw.cursor() as cur:
                 cur.execute("SELECT k.nk, s.content_hash, s.row_no FROM unnest(string_to_array(%s, ',')) k(nk) "
-                            "CROSS JOIN LATERAL (SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s",
+                            "CROSS JOIN LATERAL "
+                            "(SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s",
                             (",".join(keys),))
                 for nk, content, row_no in cur:
                     seen[nk] = (content, row_no)

@@ -3,9 +3,10 @@
 Everything runs in the batch's one transaction, so a batch is kept whole or not at all.
 Set-based work is behind one class with a dialect fast path:
 
-* PostgreSQL: ``COPY`` into a temporary staging table, then ``INSERT … SELECT`` /
-  ``UPDATE … FROM`` (one round trip per statement per chunk); key lookups probe the unique
-  index key by key (``LATERAL``), whatever the planner's statistics say mid-batch;
+* PostgreSQL: new records and their first versions are ``COPY``'d straight into their tables
+  (lines built in COPY text format); changed records go through a temporary staging table and
+  ``UPDATE … FROM`` / ``INSERT … SELECT``; key lookups probe the unique index key by key
+  (``LATERAL``), whatever the planner's statistics say mid-batch;
 * SQLite: ``executemany`` in large chunks, record ids assigned up front (the batch holds
   SQLite's single write lock for its whole life).
 

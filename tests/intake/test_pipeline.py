@@ -75,3 +75,56 @@ def test_an_unexpected_failure_keeps_nothing_but_a_trace(engine, faulty, monkeyp
         assert s.scalar(select(func.count()).select_from(Record)) == 0
         batch = s.scalar(select(IntakeBatch))
         assert batch.status == "failed" and "未入库" in batch.message
+
+
+def test_text_with_copy_format_characters_is_stored_as_sent(engine, tmp_path):
+    """Backslashes, tabs, line ends and a literal \\N (COPY's own escapes) in free text and in the
+    natural key reach the record and its first version unchanged."""
+    import json
+
+    from xinyong.intake.models import RecordVersion
+
+    path = write_penalty_csv(tmp_path / "p.csv", 6)
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    facts, number = header.index("违法事实"), header.index("行政处罚决定书文号")
+    odd = ["含\\反斜杠", "含\t制表符", "多\n行\r\n文本", "\\N", '引号"\\t"', "末尾\\"]
+    for row, text in zip(rows, odd):
+        row[facts] = row[facts] + text
+        row[number] = row[number].replace("号", text.replace("\n", "").replace("\r", "") + "号")
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    result = ingest_file(engine, path, "admin_penalty", "market_regulation", today=AS_OF, parallel=False)
+    assert (result.records_created, result.rows_rejected) == (6, 0), result.errors
+    with Session(engine) as s:
+        records = s.scalars(select(Record).order_by(Record.id)).all()
+        versions = {v.record_id: v for v in s.scalars(select(RecordVersion))}
+    for rec, text in zip(records, odd):
+        data = rec.data if isinstance(rec.data, dict) else json.loads(rec.data)
+        assert data["violation_facts"].endswith(text)
+        assert text.replace("\n", "").replace("\r", "").strip() in rec.natural_key
+        assert versions[rec.id].data == rec.data
+    # Row numbers are the file's line numbers (a cell with line breaks spans several).
+    assert [versions[r.id].row_no for r in records] == [2, 3, 4, 7, 8, 9]
+    again = ingest_file(engine, path, "admin_penalty", "market_regulation", today=AS_OF, parallel=True)
+    assert again.records_unchanged == 6
+
+
+def test_gc_pauses_nest_and_restore():
+    import gc
+
+    from xinyong.intake.pipeline import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is left alone
+    finally:
+        gc.enable()

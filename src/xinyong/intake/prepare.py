@@ -30,6 +30,7 @@ from xinyong.identity.codes import mask_citizen_id, normalize_code
 from xinyong.identity.crypto import Keyring
 from xinyong.logging import mask_personal_data
 from xinyong.subjects.service import KIND_BY_LABEL, normalize_name
+from xinyong.workflows.windows import OPEN, Window, WindowCalculator
 
 from .readers import is_bad_row
 
@@ -61,6 +62,9 @@ class PreparedRow(NamedTuple):
     main_date: str | None
     valid_until: str | None
     subject: SubjectKey
+    # Disclosure window, computed here (helper process) rather than by the writer; rows share
+    # the calculator's cached Window objects, which pickle once per chunk.
+    window: Window
 
 
 class HintedRow(NamedTuple):
@@ -101,16 +105,30 @@ class PreparedChunk(NamedTuple):
 
         accepted = columns(self.accepted)
         if accepted:
-            accepted[-1] = list(map(tuple, accepted[-1]))
+            accepted[-2] = list(map(tuple, accepted[-2]))
         return (self.rows, accepted, columns(self.hinted), columns(self.errors), self.rejected, self.position)
 
     @classmethod
     def unpack(cls, packed: tuple) -> PreparedChunk:
         rows, accepted, hinted, errors, rejected, position = packed
         if accepted:
-            accepted[-1] = map(_new(SubjectKey), accepted[-1])
+            accepted[-2] = map(_new(SubjectKey), accepted[-2])
         return cls(rows, list(map(_new(PreparedRow), zip(*accepted))), list(map(_new(HintedRow), zip(*hinted))),
                    list(map(_new(ErrorItem), zip(*errors))), rejected, position)
+
+
+class _Started(NamedTuple):
+    """A block between ``Preparer.start`` and ``Preparer.finish``."""
+
+    rows: int  # rows of the block
+    n: int  # rows still in play (readable)
+    columns: dict[str, Sequence[Any]]
+    numbers: list[int]
+    raws: list[str]
+    errors: list[ErrorItem]
+    rejected: int
+    hashes: list[str | None] | None
+    lookup: list[str] | None  # keys to look up (None: no lookup)
 
 
 # (nk_hash list) → {nk_hash: (raw_hash, content_hash)} of active records with that key.
@@ -152,8 +170,9 @@ class Preparer:
     """Prepares blocks of rows for one resource and one file's column layout."""
 
     def __init__(self, resource: Resource, fields: Sequence[Field | None], *, keyring: Keyring,
-                 today: date, hints: HintLookup | None = None) -> None:
+                 today: date, hints: HintLookup | None = None, windows: WindowCalculator | None = None) -> None:
         self.resource = resource
+        self.windows = windows if windows is not None else WindowCalculator(resource)
         self.keyring = keyring
         self.key = keyring.hash_key
         self._raw_hash = _Hasher(self.key, b"xy-raw")
@@ -208,6 +227,13 @@ class Preparer:
     # -- the block ------------------------------------------------------------------------------
 
     def prepare(self, block: list[tuple[int, list[Any]]], position: int | None = None) -> PreparedChunk:
+        started = self.start(block)
+        found = self.hints(started.lookup) if started.lookup else None
+        return self.finish(started, found, position)
+
+    def start(self, block: list[tuple[int, list[Any]]]) -> _Started:
+        """The first half of ``prepare``: everything before the hint lookup, whose keys it names
+        (``lookup``), so that the lookup of one block can run while the next one starts."""
         width, raw_hash = self.width, self._raw_hash
         rows: list[list[Any]] = []
         numbers: list[int] = []
@@ -236,32 +262,40 @@ class Preparer:
             raws.append(raw_hash(raw_prefix + joined.encode()))
         n = len(rows)
         if n == 0:
-            return PreparedChunk(len(block), [], [], errors, rejected, position)
+            return _Started(len(block), 0, {}, numbers, raws, errors, rejected, None, None)
         transposed = list(zip(*rows))
         columns = {code: transposed[i] for code, i in self.columns.items()}
-
-        hinted: list[HintedRow] = []
-        todo: Sequence[int] = range(n)
         hashes: list[str | None] | None = None
+        lookup = None
         if self.hints is not None:
             keys = self.validator.key_columns(columns, self.key_codes, n)
             if keys is not None:
                 hashes = self.nk_hashes(keys)
-                found = self.hints([h for h in hashes if h is not None])
-                if found:
-                    todo = []
-                    for i, h in enumerate(hashes):
-                        hit = found.get(h) if h is not None else None
-                        if hit is not None and hit[0] == raws[i]:
-                            hinted.append(HintedRow(numbers[i], h, raws[i], hit[1]))
-                        else:
-                            todo.append(i)
-                    if len(todo) < n:
-                        columns = {code: [col[i] for i in todo] for code, col in columns.items()}
-                        hashes = [hashes[i] for i in todo]
+                lookup = [h for h in hashes if h is not None]
+        return _Started(len(block), n, columns, numbers, raws, errors, rejected, hashes, lookup)
+
+    def finish(self, started: _Started, found: dict[str, tuple[str | None, str]] | None,
+               position: int | None = None) -> PreparedChunk:
+        """The second half of ``prepare``, given what the hint lookup found."""
+        block_rows, n, columns, numbers, raws, errors, rejected, hashes, _ = started
+        if n == 0:
+            return PreparedChunk(block_rows, [], [], errors, rejected, position)
+        hinted: list[HintedRow] = []
+        todo: Sequence[int] = range(n)
+        if hashes is not None and found:
+            todo = []
+            for i, h in enumerate(hashes):
+                hit = found.get(h) if h is not None else None
+                if hit is not None and hit[0] == raws[i]:
+                    hinted.append(HintedRow(numbers[i], h, raws[i], hit[1]))
+                else:
+                    todo.append(i)
+            if len(todo) < n:
+                columns = {code: [col[i] for i in todo] for code, col in columns.items()}
+                hashes = [hashes[i] for i in todo]
         m = len(todo)
         if not m:
-            return PreparedChunk(len(block), [], hinted, errors, rejected, position)
+            return PreparedChunk(block_rows, [], hinted, errors, rejected, position)
         result = self.validator.validate_columns(columns, m)
         values = result.values
         key_cols = [values[c] for c in self.key_codes]
@@ -284,7 +318,7 @@ class Preparer:
             hashes = self.nk_hashes(list(zip(*key_cols)))
         accepted = self._rows([numbers[todo[j]] for j in good], [raws[todo[j]] for j in good], hashes,
                               key_cols, values)
-        return PreparedChunk(len(block), accepted, hinted, errors, rejected, position)
+        return PreparedChunk(block_rows, accepted, hinted, errors, rejected, position)
 
     def _json_column(self, codes: list[str], values: dict[str, list]) -> list[str | None]:
         """Each row's values of ``codes`` as a JSON object text (blank values left out), built a
@@ -317,8 +351,14 @@ class Preparer:
         until_code = self.resource.valid_until_field
         untils = values.get(until_code, blank) if until_code else blank
         subjects = self._subjects(values, n)
-        return list(map(_new(PreparedRow), zip(numbers, hashes, texts, raws, contents,
-                                               (d or "{}" for d in data), encs, mains, untils, subjects)))
+        data = [d or "{}" for d in data]
+        if self.windows.applies:
+            window = self.windows.from_json
+            windows = [window(d, m, u) for d, m, u in zip(data, mains, untils)]
+        else:
+            windows = [OPEN] * n
+        return list(map(_new(PreparedRow), zip(numbers, hashes, texts, raws, contents, data, encs, mains, untils,
+                                               subjects, windows)))
 
     def _subjects(self, values: dict[str, list], n: int) -> list[SubjectKey]:
         sf = self.sf

@@ -43,6 +43,7 @@ from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Conflict, InvalidInput, NotFound
 from xinyong.identity.crypto import Keyring, get_keyring
+from xinyong.workflows.windows import WindowCalculator
 
 from .models import BatchError, IntakeBatch, Record, RecordVersion
 from .pipeline import (
@@ -50,6 +51,8 @@ from .pipeline import (
     Helper,
     SourceMeta,
     WorkerArgs,
+    gc_paused,
+    gc_tick,
     prepare_in_process,
 )
 from .prepare import ErrorItem, PreparedChunk, Preparer, canonical_key, natural_key_hash
@@ -184,14 +187,26 @@ def ingest_file(bind: Session | Engine, path: Path | str, resource: str | Resour
         dept_id, dept_code, dept_region = dept.id, dept.code, dept.region
     today = today or china_today()
     keyring = keyring or get_keyring()
-    sha, size = file_sha256(path) if path.exists() else (None, None)
     name = file_name or path.name
-    use_helper = parallel if parallel is not None else (size or 0) >= PARALLEL_MIN_BYTES
-    helper: Helper | None = None
     try:
-        if use_helper:
-            helper = Helper(WorkerArgs(path=str(path), resource=res, keyring=keyring, sheet=sheet, today=today,
-                                       db_url=_db_url(bind), chunk_rows=chunk_rows))
+        stat_size = path.stat().st_size
+    except OSError:
+        stat_size = 0
+    use_helper = parallel if parallel is not None else stat_size >= PARALLEL_MIN_BYTES
+    helper: Helper | None = None
+    windows = WindowCalculator(res)
+    if use_helper:
+        # Started first: its interpreter starts up while this process hashes the file.
+        helper = Helper(WorkerArgs(path=str(path), resource=res, keyring=keyring, sheet=sheet, today=today,
+                                   db_url=_db_url(bind), chunk_rows=chunk_rows, windows=windows))
+    try:
+        sha, size = file_sha256(path) if path.exists() else (None, None)
+    except BaseException:
+        if helper is not None:
+            helper.close()
+        raise
+    try:
+        if helper is not None:
             meta = helper.meta()
             chunks_factory = lambda store: helper.chunks()
         else:
@@ -199,12 +214,17 @@ def ingest_file(bind: Session | Engine, path: Path | str, resource: str | Resour
             meta = SourceMeta.of(src)
 
             def chunks_factory(store: BatchStore) -> Iterator[PreparedChunk]:
-                preparer = Preparer(res, src.fields, keyring=keyring, today=today, hints=store.hint_lookup)
+                preparer = Preparer(res, src.fields, keyring=keyring, today=today, hints=store.hint_lookup,
+                                    windows=windows)
                 return prepare_in_process(src, preparer, chunk_rows)
     except FileRefused as exc:
         if helper is not None:
             helper.close()
         return _refused(bind, res, dept_id, dept_code, name, sha, size, today, exc, source="file", actor=actor)
+    except BaseException:
+        if helper is not None:
+            helper.close()
+        raise
     try:
         return _run_batch(bind, res, dept_id, dept_code, dept_region, meta, chunks_factory, today=today,
                           file_name=name, sha=sha, size=size, source="file", progress=progress,
@@ -282,21 +302,9 @@ def _run_batch(bind, res: Resource, dept_id: int, dept_code: str, dept_region: s
             store = BatchStore(session, batch_id=batch.id, resource=res, department_id=dept_id,
                                department_region=dept_region, file_sha256=sha, submitted_on=today, delays=delays)
             report = ErrorReport(report_dir(), batch.id)
-            stored_errors = 0
-            for chunk in chunks_factory(store):
-                errors = sorted([*chunk.errors, *store.apply(chunk)], key=lambda e: e.row_no)
-                if errors:
-                    report.add(errors)
-                    if len(first_errors) < ERRORS_IN_RESULT:
-                        first_errors.extend(errors[:ERRORS_IN_RESULT - len(first_errors)])
-                    keep = errors[:max(0, ERRORS_IN_DATABASE - stored_errors)]
-                    if keep:
-                        session.execute(BatchError.__table__.insert(), [
-                            {"batch_id": batch.id, "row_no": e.row_no, "field": e.field, "code": e.code,
-                             "message": e.message, "value": e.value} for e in keep])
-                        stored_errors += len(keep)
-                if progress is not None:
-                    progress(chunk.position or 0, meta.total_bytes, store.counts.rows_total)
+            with gc_paused():
+                _apply_chunks(session, store, chunks_factory(store), report, batch.id, first_errors, progress,
+                              meta.total_bytes)
             store.close()
             c = store.counts
             paths = report.finish()
@@ -344,6 +352,29 @@ def _run_batch(bind, res: Resource, dept_id: int, dept_code: str, dept_region: s
         errors=[{"row": e.row_no, "field": e.field, "label": e.label, "code": e.code, "message": e.message,
                  "value": e.value} for e in first_errors],
         error_count=report_rows(paths), error_report=paths, seconds=round(seconds, 3))
+
+
+def _apply_chunks(session: Session, store: BatchStore, chunks: Iterator[PreparedChunk], report: ErrorReport,
+                  batch_id: int, first_errors: list[ErrorItem], progress: Progress | None,
+                  total_bytes: int | None) -> None:
+    """Apply each prepared chunk; keep its errors (report file, first ones, database)."""
+    stored_errors = 0
+    for n, chunk in enumerate(chunks, start=1):
+        errors = sorted([*chunk.errors, *store.apply(chunk)], key=lambda e: e.row_no)
+        if errors:
+            report.add(errors)
+            if len(first_errors) < ERRORS_IN_RESULT:
+                first_errors.extend(errors[:ERRORS_IN_RESULT - len(first_errors)])
+            keep = errors[:max(0, ERRORS_IN_DATABASE - stored_errors)]
+            if keep:
+                session.execute(BatchError.__table__.insert(), [
+                    {"batch_id": batch_id, "row_no": e.row_no, "field": e.field, "code": e.code,
+                     "message": e.message, "value": e.value} for e in keep])
+                stored_errors += len(keep)
+        if progress is not None:
+            progress(chunk.position or 0, total_bytes, store.counts.rows_total)
+        del chunk, errors
+        gc_tick(n)
 
 
 def _record_failure(bind, res: Resource, dept_id: int, file_name: str | None, sha: str | None, size: int | None,

@@ -3,9 +3,10 @@
 Everything runs in the batch's one transaction, so a batch is kept whole or not at all.
 Set-based work is behind one class with a dialect fast path:
 
-* PostgreSQL: ``COPY`` into a temporary staging table, then ``INSERT … SELECT`` /
-  ``UPDATE … FROM`` (one round trip per statement per chunk); key lookups probe the unique
-  index key by key (``LATERAL``), whatever the planner's statistics say mid-batch;
+* PostgreSQL: new records and their first versions are ``COPY``'d straight into their tables
+  (lines built in COPY text format); changed records go through a temporary staging table and
+  ``UPDATE … FROM`` / ``INSERT … SELECT``; key lookups probe the unique index key by key
+  (``LATERAL``), whatever the planner's statistics say mid-batch;
 * SQLite: ``executemany`` in large chunks, record ids assigned up front (the batch holds
   SQLite's single write lock for its whole life).
 
@@ -40,15 +41,17 @@ from xinyong.subjects.service import (
     subjects_by_name,
     subjects_by_uscc,
 )
-from xinyong.workflows.windows import WindowCalculator
 
 from .prepare import ErrorItem, HintedRow, PreparedChunk, PreparedRow, SubjectKey
 from .workdays import DEADLINE_WORKDAYS, DelayCounter
 
 _SQLITE_IN = 900
+# Keys go to the server as one comma-joined text (hex hashes): dumping a Python list as text[]
+# costs more client CPU than the lookup itself costs the server.
 PG_RECORD_LOOKUP = (
     "SELECT k.nk, r.id, r.content_hash, r.raw_hash, r.status, r.current_version "
-    "FROM unnest(%s::text[]) k(nk) CROSS JOIN LATERAL (SELECT id, content_hash, raw_hash, status, current_version "
+    "FROM unnest(string_to_array(%s, ',')) k(nk) CROSS JOIN LATERAL "
+    "(SELECT id, content_hash, raw_hash, status, current_version "
     "FROM records WHERE resource = %s AND natural_key_hash = k.nk LIMIT 1) r")
 SQLITE_CACHE_KIB = 256 * 1024
 
@@ -116,8 +119,9 @@ class BatchStore:
         self.file_sha256 = file_sha256
         self.submitted_on = submitted_on
         self.delays = delays
-        # Disclosure window of each new or changed row (workflows): severity, published, last day, repair date.
-        self.windows = WindowCalculator(resource)
+        # Working days per decision date (text as prepared), and each window as SQLite stores it.
+        self._delay_of: dict[str, tuple[int, bool]] = {}
+        self._sqlite_windows: dict = {}
         self.dialect = session.get_bind().dialect.name
         self.counts = Counts()
         conn = session.connection()
@@ -151,6 +155,15 @@ class BatchStore:
                     severity text, published boolean, public_until date, repair_after date) ON COMMIT DROP;
                 TRUNCATE _intake_seen, _intake_stage;
             """)
+            # The transaction's timestamp, as now() gives it to every statement of the batch.
+            cur.execute("SELECT now()::text")
+            self._pg_now = cur.fetchone()[0]
+        res, dept = _copy_text(self.resource.code), str(self.department_id)
+        self._pg_record_affixes = (f"\t{res}\t", f"\t{dept}\t1\tactive\t")
+        self._pg_batch_text = f"{self.batch_id}\t{self.submitted_on.isoformat()}"
+        self._pg_version_head = f"\t{self.batch_id}\t{dept}"
+        self._pg_sha = _copy_opt(self.file_sha256)
+        self._pg_windows: dict = {}
 
     def _sqlite_setup(self) -> None:
         cur = self.raw.cursor()
@@ -184,7 +197,7 @@ class BatchStore:
             # One index probe per key (LATERAL … LIMIT 1): the planner cannot fall back to scanning
             # the table, which its statistics — stale while a batch grows it — would suggest.
             with self.raw.cursor() as cur:
-                cur.execute(PG_RECORD_LOOKUP, (keys, self.resource.code))
+                cur.execute(PG_RECORD_LOOKUP, (",".join(keys), self.resource.code))
                 for nk, *rest in cur:
                     existing[nk] = Existing(*rest)
             return existing
@@ -205,8 +218,10 @@ class BatchStore:
             return seen
         if self.dialect == "postgresql":
             with self.raw.cursor() as cur:
-                cur.execute("SELECT k.nk, s.content_hash, s.row_no FROM unnest(%s::text[]) k(nk) CROSS JOIN LATERAL "
-                            "(SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s", (keys,))
+                cur.execute("SELECT k.nk, s.content_hash, s.row_no FROM unnest(string_to_array(%s, ',')) k(nk) "
+                            "CROSS JOIN LATERAL "
+                            "(SELECT content_hash, row_no FROM _intake_seen WHERE nk = k.nk LIMIT 1) s",
+                            (",".join(keys),))
                 for nk, content, row_no in cur:
                     seen[nk] = (content, row_no)
             return seen
@@ -398,12 +413,15 @@ class BatchStore:
     def _timeliness(self, r: PreparedRow) -> tuple[int | None, bool | None]:
         if self.delays is None or not r.main_date:
             return None, None
-        delay = self.delays(date.fromisoformat(r.main_date))
-        if delay <= DEADLINE_WORKDAYS:
+        hit = self._delay_of.get(r.main_date)
+        if hit is None:
+            delay = self.delays(date.fromisoformat(r.main_date))
+            hit = self._delay_of[r.main_date] = (delay, delay <= DEADLINE_WORKDAYS)
+        if hit[1]:
             self.counts.on_time += 1
         else:
             self.counts.late += 1
-        return delay, delay <= DEADLINE_WORKDAYS
+        return hit
 
     def _write(self, creates: list[PreparedRow], updates: list[tuple[PreparedRow, Existing]],
                subject_ids: dict[int, int]) -> None:
@@ -416,63 +434,96 @@ class BatchStore:
 
     def _write_pg(self, creates, updates, subject_ids) -> None:
         with self.raw.cursor() as cur:
-            ids: list[int] = []
             if creates:
-                # Ids drawn up front, so records and their first versions go in without a join.
-                cur.execute("SELECT nextval(pg_get_serial_sequence('records', 'id')) FROM generate_series(1, %s)",
-                            (len(creates),))
-                ids = [row[0] for row in cur]
-            window = self.windows.from_json
-            with cur.copy("COPY _intake_stage (kind, record_id, version, nk, nk_text, subject_id, main_date, "
-                          "valid_until, content_hash, raw_hash, data, personal_enc, row_no, delay, on_time, "
-                          "severity, published, public_until, repair_after) FROM STDIN") as cp:
-                write = cp.write_row
-                for rid, r in zip(ids, creates):
-                    delay, on_time = self._timeliness(r)
-                    write(("new", rid, 1, r.nk_hash, r.nk_text, subject_ids[r.row_no], r.main_date, r.valid_until,
-                           r.content_hash, r.raw_hash, r.data_json, r.personal_enc, r.row_no, delay, on_time,
-                           *window(r.data_json, r.main_date, r.valid_until)))
-                for r, rec in updates:
-                    write(("changed", rec.id, rec.version + 1, r.nk_hash, r.nk_text, subject_ids[r.row_no],
-                           r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json, r.personal_enc,
-                           r.row_no, None, None, *window(r.data_json, r.main_date, r.valid_until)))
-            p = {"res": self.resource.code, "dept": self.department_id, "batch": self.batch_id,
-                 "sub": self.submitted_on, "sha": self.file_sha256}
-            if creates:
-                cur.execute("""
-                    INSERT INTO records (id, resource, natural_key_hash, natural_key, subject_id, department_id,
-                        current_version, status, main_date, valid_until, content_hash, raw_hash, data,
-                        personal_enc, last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at,
-                        severity, published, public_until, repair_after, objection_open)
-                    SELECT record_id, %(res)s, nk, nk_text, subject_id, %(dept)s, 1, 'active', main_date, valid_until,
-                        content_hash, raw_hash, data, personal_enc, %(batch)s, %(sub)s, delay, on_time, now(), now(),
-                        severity, published, public_until, repair_after, false
-                    FROM _intake_stage WHERE kind = 'new'
-                """, p)
+                self._create_pg(cur, creates, subject_ids)
             if updates:
-                cur.execute("""
-                    UPDATE records r SET current_version = s.version, subject_id = s.subject_id,
-                        department_id = %(dept)s, main_date = s.main_date, valid_until = s.valid_until,
-                        content_hash = s.content_hash, raw_hash = s.raw_hash, natural_key = s.nk_text,
-                        data = s.data, personal_enc = s.personal_enc, last_batch_id = %(batch)s, updated_at = now(),
-                        severity = s.severity, published = s.published, public_until = s.public_until,
-                        repair_after = s.repair_after, window_closed_on = NULL
-                    FROM _intake_stage s WHERE s.kind = 'changed' AND r.id = s.record_id
-                """, p)
-            cur.execute("""
-                INSERT INTO record_versions (record_id, version, change, status, batch_id, department_id,
-                    subject_id, file_sha256, row_no, content_hash, data, personal_enc, created_at)
-                SELECT record_id, version, CASE kind WHEN 'new' THEN 'created' ELSE 'updated' END, 'active',
-                    %(batch)s, %(dept)s, subject_id, %(sha)s, row_no, content_hash, data, personal_enc, now()
-                FROM _intake_stage
-            """, p)
-            cur.execute("TRUNCATE _intake_stage")
+                self._update_pg(cur, updates, subject_ids)
+
+    def _create_pg(self, cur, creates: list[PreparedRow], subject_ids: dict[int, int]) -> None:
+        """New records and their first versions, each ``COPY``'d straight into its table (no staging
+        table, no ``INSERT … SELECT``): the server parses each row once and inserts in batches.
+        The lines are built here (COPY text format): cheaper than a generic row encoder."""
+        # Ids drawn up front, so records and their first versions go in without a join.
+        cur.execute("SELECT nextval(pg_get_serial_sequence('records', 'id')) FROM generate_series(1, %s)",
+                    (len(creates),))
+        ids = [row[0] for row in cur]
+        head, tail = self._pg_record_affixes
+        ver_head = self._pg_version_head
+        now = self._pg_now
+        window_text = self._pg_window_text
+        timeliness = self._timeliness
+        records: list[str] = []
+        versions: list[str] = []
+        batch_text, sha = self._pg_batch_text, self._pg_sha
+        null = "\\N"
+        for rid, r in zip(ids, creates):
+            delay, on_time = timeliness(r)
+            sid = subject_ids[r.row_no]
+            data = r.data_json
+            if "\\" in data:
+                data = data.replace("\\", "\\\\")
+            enc = null if r.personal_enc is None else "\\\\x" + r.personal_enc.hex()
+            delay_text = null if delay is None else str(delay)
+            on_time_text = null if on_time is None else ("t" if on_time else "f")
+            records.append(
+                f"{rid}{head}{r.nk_hash}\t{_copy_text(r.nk_text)}\t{sid}{tail}{_copy_opt(r.main_date)}\t"
+                f"{_copy_opt(r.valid_until)}\t{r.content_hash}\t{_copy_opt(r.raw_hash)}\t{data}\t{enc}\t"
+                f"{batch_text}\t{delay_text}\t{on_time_text}\t{now}\t{now}\t{window_text(r.window)}\tf\n")
+            versions.append(f"{rid}\t1\tcreated\tactive{ver_head}\t{sid}\t{sha}\t{r.row_no}\t"
+                            f"{r.content_hash}\t{data}\t{enc}\t{now}\n")
+        _copy_lines(cur, "COPY records (id, resource, natural_key_hash, natural_key, subject_id, department_id, "
+                    "current_version, status, main_date, valid_until, content_hash, raw_hash, data, personal_enc, "
+                    "last_batch_id, submitted_on, delay_workdays, on_time, created_at, updated_at, severity, "
+                    "published, public_until, repair_after, objection_open) FROM STDIN", records)
+        del records
+        _copy_lines(cur, "COPY record_versions (record_id, version, change, status, batch_id, department_id, "
+                    "subject_id, file_sha256, row_no, content_hash, data, personal_enc, created_at) FROM STDIN",
+                    versions)
+
+    def _pg_window_text(self, w) -> str:
+        hit = self._pg_windows.get(w)
+        if hit is None:
+            if len(self._pg_windows) > 100_000:
+                self._pg_windows.clear()
+            severity, published, until, repair = w
+            hit = self._pg_windows[w] = "\t".join((
+                _copy_opt(severity), "t" if published else "f", _copy_opt(until.isoformat() if until else None),
+                _copy_opt(repair.isoformat() if repair else None)))
+        return hit
+
+    def _update_pg(self, cur, updates: list[tuple[PreparedRow, Existing]], subject_ids: dict[int, int]) -> None:
+        with cur.copy("COPY _intake_stage (kind, record_id, version, nk, nk_text, subject_id, main_date, "
+                      "valid_until, content_hash, raw_hash, data, personal_enc, row_no, delay, on_time, "
+                      "severity, published, public_until, repair_after) FROM STDIN") as cp:
+            write = cp.write_row
+            for r, rec in updates:
+                write(("changed", rec.id, rec.version + 1, r.nk_hash, r.nk_text, subject_ids[r.row_no],
+                       r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json, r.personal_enc,
+                       r.row_no, None, None, *r.window))
+        p = {"dept": self.department_id, "batch": self.batch_id, "sha": self.file_sha256}
+        cur.execute("""
+            UPDATE records r SET current_version = s.version, subject_id = s.subject_id,
+                department_id = %(dept)s, main_date = s.main_date, valid_until = s.valid_until,
+                content_hash = s.content_hash, raw_hash = s.raw_hash, natural_key = s.nk_text,
+                data = s.data, personal_enc = s.personal_enc, last_batch_id = %(batch)s, updated_at = now(),
+                severity = s.severity, published = s.published, public_until = s.public_until,
+                repair_after = s.repair_after, window_closed_on = NULL
+            FROM _intake_stage s WHERE s.kind = 'changed' AND r.id = s.record_id
+        """, p)
+        cur.execute("""
+            INSERT INTO record_versions (record_id, version, change, status, batch_id, department_id,
+                subject_id, file_sha256, row_no, content_hash, data, personal_enc, created_at)
+            SELECT record_id, version, 'updated', 'active', %(batch)s, %(dept)s, subject_id, %(sha)s, row_no,
+                content_hash, data, personal_enc, now()
+            FROM _intake_stage
+        """, p)
+        cur.execute("TRUNCATE _intake_stage")
 
     def _write_sqlite(self, creates, updates, subject_ids) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         sub = self.submitted_on.isoformat()
         cur = self.raw.cursor()
-        window = self.windows.from_json
+        window = self._sqlite_window
         if creates:
             first = self.next_record_id
             self.next_record_id += len(creates)
@@ -483,7 +534,7 @@ class BatchStore:
                 record_rows.append((rid, self.resource.code, r.nk_hash, r.nk_text, sid, self.department_id,
                                     r.main_date, r.valid_until, r.content_hash, r.raw_hash, r.data_json,
                                     r.personal_enc, self.batch_id, sub, delay, on_time, now, now,
-                                    *_sqlite_window(window(r.data_json, r.main_date, r.valid_until))))
+                                    *window(r.window)))
                 version_rows.append((rid, 1, "created", self.batch_id, self.department_id, sid, self.file_sha256,
                                      r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
@@ -499,7 +550,7 @@ class BatchStore:
                 sid = subject_ids[r.row_no]
                 rows.append((rec.version + 1, sid, self.department_id, r.main_date, r.valid_until, r.content_hash,
                              r.raw_hash, r.nk_text, r.data_json, r.personal_enc, self.batch_id, now,
-                             *_sqlite_window(window(r.data_json, r.main_date, r.valid_until)), rec.id))
+                             *window(r.window), rec.id))
                 version_rows.append((rec.id, rec.version + 1, "updated", self.batch_id, self.department_id, sid,
                                      self.file_sha256, r.row_no, r.content_hash, r.data_json, r.personal_enc, now))
             cur.executemany(
@@ -509,6 +560,14 @@ class BatchStore:
                 "repair_after = ?, window_closed_on = NULL WHERE id = ?", rows)
             self._sqlite_versions(cur, version_rows)
         cur.close()
+
+    def _sqlite_window(self, w) -> tuple:
+        hit = self._sqlite_windows.get(w)
+        if hit is None:
+            if len(self._sqlite_windows) > 100_000:
+                self._sqlite_windows.clear()
+            hit = self._sqlite_windows[w] = _sqlite_window(w)
+        return hit
 
     @staticmethod
     def _sqlite_versions(cur, rows: list[tuple]) -> None:
@@ -521,9 +580,9 @@ class BatchStore:
         if not seen:
             return
         if self.dialect == "postgresql":
-            with self.raw.cursor() as cur, cur.copy("COPY _intake_seen (nk, content_hash, row_no) FROM STDIN") as cp:
-                for row in seen:
-                    cp.write_row(row)
+            with self.raw.cursor() as cur:
+                _copy_lines(cur, "COPY _intake_seen (nk, content_hash, row_no) FROM STDIN",
+                            [f"{nk}\t{content}\t{row_no}\n" for nk, content, row_no in seen])
         else:
             self.raw.executemany("INSERT OR IGNORE INTO _intake_seen (nk, content_hash, row_no) VALUES (?,?,?)", seen)
 
@@ -532,3 +591,23 @@ def _sqlite_window(w) -> tuple:
     """A window as SQLite stores it (ISO dates, 0/1)."""
     return (w.severity, 1 if w.published else 0, w.public_until.isoformat() if w.public_until else None,
             w.repair_after.isoformat() if w.repair_after else None)
+
+
+# --- COPY text format ---------------------------------------------------------------------------------
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A text value in COPY's text format (backslash, tab and line ends escaped)."""
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_opt(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def _copy_lines(cur, statement: str, lines: list[str], block: int = 2000) -> None:
+    with cur.copy(statement) as cp:
+        for i in range(0, len(lines), block):
+            cp.write("".join(lines[i:i + block]).encode())

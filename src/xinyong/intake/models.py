@@ -79,7 +79,7 @@ class Record(Base):
         # A subject's records; after subject_id, the columns of ``publication.public_record_clause``
         # (and the badges' resource and objection flag), so that what the public may see of a
         # subject is decided in the index, without reading rows that are not public (0014); then
-        # the date and severity, so that rating a set of subjects reads the index, not the rows (0016).
+        # the date and severity, so that rating a set of subjects reads the index, not the rows (0015).
         Index("ix_records_subject_public", "subject_id", "resource", "objection_open", "published", "status",
               "repaired_at", "valid_until", "public_until", "main_date", "severity"),
     )

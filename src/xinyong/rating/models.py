@@ -21,7 +21,7 @@ from xinyong.db.base import Base, BigId, utcnow
 from xinyong.intake.models import Record
 
 # Incremental scoring finds the subjects with a record changed since the last run, of a
-# resource the model reads, in this index alone (0016).
+# resource the model reads, in this index alone (0015).
 RECORDS_UPDATED_AT_INDEX = Index("ix_records_updated_at", Record.updated_at, Record.resource, Record.subject_id)
 
 

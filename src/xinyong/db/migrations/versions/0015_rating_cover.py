@@ -1,6 +1,6 @@
 """rating: incremental scoring reads indexes, not rows
 
-Revision ID: 0016_rating_cover
+Revision ID: 0015_rating_cover
 Revises: 0014_portal_perf
 Create Date: 2026-12-02 01:00:00
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016_rating_cover"
+revision = "0015_rating_cover"
 down_revision = "0014_portal_perf"
 branch_labels = None
 depends_on = None

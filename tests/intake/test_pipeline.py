@@ -128,3 +128,42 @@ def test_gc_pauses_nest_and_restore():
         assert not gc.isenabled()  # a caller's own choice is left alone
     finally:
         gc.enable()
+
+
+def test_hints_are_read_after_a_concurrent_batch_commits(engine, tmp_path):
+    """A file that re-sends records another writer is changing at that moment: the helper's
+    unchanged-row hints wait for this batch's writer lock, so the record changed meanwhile is
+    updated back to the file's content, not counted unchanged."""
+    import threading
+    import time
+
+    from sqlalchemy import text, update
+
+    from xinyong.intake.store import BatchStore
+
+    path = write_penalty_csv(tmp_path / "p.csv", 40)
+    first = ingest_file(engine, path, "admin_penalty", "market_regulation", today=AS_OF, parallel=False)
+    assert first.records_created == 40
+    with Session(engine) as s:
+        target, original = s.execute(select(Record.id, Record.content_hash).order_by(Record.id).limit(1)).one()
+    # Another writer of the same resource holds its lock and changes one record.
+    other = Session(engine)
+    if engine.dialect.name == "sqlite":
+        other.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        BatchStore.lock(other, "admin_penalty")
+    other.execute(update(Record).where(Record.id == target).values(content_hash="changed-elsewhere",
+                                                                   raw_hash="changed-elsewhere"))
+    results = []
+    worker = threading.Thread(target=lambda: results.append(ingest_file(
+        engine, path, "admin_penalty", "market_regulation", today=AS_OF, parallel=True)))
+    worker.start()
+    time.sleep(3)  # the helper is up and has read the file; its lookups must still wait
+    other.commit()
+    other.close()
+    worker.join(timeout=120)
+    (again,) = results
+    assert (again.records_updated, again.records_unchanged, again.records_created) == (1, 39, 0)
+    with Session(engine) as s:
+        assert s.scalar(select(Record.content_hash).where(Record.id == target)) == original
+        assert s.scalar(text("SELECT count(*) FROM records")) == 40

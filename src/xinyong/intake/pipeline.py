@@ -239,10 +239,31 @@ def _read_frame(stream) -> Any:
     return pickle.loads(_read_bytes(stream))  # our own child's output: trusted
 
 
+def _gated(hints: HintLookup, gate) -> HintLookup:
+    """The hint lookup, held back until the writer sends the go-ahead: it has then taken this
+    resource's writer lock, so no other batch can commit a change to a record after its hint
+    was read (a row hinted unchanged against a record another batch then changed would be
+    counted unchanged instead of updating it back). Lookups run one at a time (one thread)."""
+    opened = False
+
+    def lookup(keys: list[str]) -> dict[str, tuple[str | None, str]]:
+        nonlocal opened
+        if not opened:
+            if gate.read(1) != GO:
+                raise BrokenPipeError("the writer is gone")
+            opened = True
+        return hints(keys)
+
+    return lookup
+
+
+GO = b"g"
+
+
 def worker_main() -> None:  # pragma: no cover - runs in the helper process
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the frame stream
-    args: WorkerArgs = pickle.loads(sys.stdin.buffer.read())
+    args: WorkerArgs = _read_frame(sys.stdin.buffer)
     close = None
     try:
         from xinyong.intake.readers import open_source
@@ -252,6 +273,7 @@ def worker_main() -> None:  # pragma: no cover - runs in the helper process
         hints = None
         if args.db_url:
             hints, close = _db_hints(args.db_url, args.resource.code)
+            hints = _gated(hints, sys.stdin.buffer)
         preparer = Preparer(args.resource, src.fields, keyring=args.keyring, today=args.today, hints=hints,
                             windows=args.windows)
         gc.freeze()  # modules and set-up: never worth scanning again
@@ -284,8 +306,8 @@ class Helper:
         self.proc = subprocess.Popen([sys.executable, "-m", "xinyong.intake.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=os.environ.copy(), bufsize=1 << 20)
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(pickle.dumps(args))
-        self.proc.stdin.close()
+        # stdin stays open: the go-ahead for hint lookups follows (``allow_lookups``).
+        _write_frame(self.proc.stdin, args)
         self.stream = self.proc.stdout
         # A thread drains the pipe one frame ahead, so the helper prepares the next chunk while
         # this process is still writing the previous one (reading releases the GIL).
@@ -316,6 +338,15 @@ class Helper:
             raise FileRefused(message, details=details)
         raise HelperFailed(str(payload))
 
+    def allow_lookups(self) -> None:
+        """Call once the writer holds the resource's lock (see ``_gated``)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(GO)
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # it has ended (refused file, error): its own message says why
+
     def chunks(self) -> Iterator[PreparedChunk]:
         while True:
             kind, payload = self.next()
@@ -330,6 +361,11 @@ class Helper:
                 raise HelperFailed(str(payload))
 
     def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
         if self.proc.poll() is None:
             self.proc.terminate()
         try:

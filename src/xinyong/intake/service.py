@@ -208,7 +208,11 @@ def ingest_file(bind: Session | Engine, path: Path | str, resource: str | Resour
     try:
         if helper is not None:
             meta = helper.meta()
-            chunks_factory = lambda store: helper.chunks()
+
+            def chunks_factory(store: BatchStore) -> Iterator[PreparedChunk]:
+                assert helper is not None
+                helper.allow_lookups()  # called under the resource's writer lock
+                return helper.chunks()
         else:
             src = open_source(path, res, sheet=sheet)
             meta = SourceMeta.of(src)

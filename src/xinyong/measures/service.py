@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, select
@@ -33,9 +34,10 @@ from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound
 from xinyong.intake.models import Record
 from xinyong.publication import in_force_clause
+from xinyong.rating.models import RatingScore
 from xinyong.rating.service import grades_for
 from xinyong.subjects.models import Subject
-from xinyong.subjects.service import resolve_subject
+from xinyong.subjects.service import SubjectBrief, resolve_subject_brief
 from xinyong.workflows import clock
 from xinyong.workflows.windows import add_months
 
@@ -96,8 +98,15 @@ def in_values(session: Session, column: Any, values: list[Any]) -> Any:
     return column.in_(values)
 
 
+_GRADES_FEW = select(RatingScore.__table__.c.subject_id, RatingScore.__table__.c.grade).where(
+    RatingScore.__table__.c.subject_id.in_(bindparam("ids", expanding=True)))
+
+
 def _grades(session: Session, subject_ids: list[int]) -> dict[int, str]:
-    """Current rating grades (xinyong.rating), for grade triggers."""
+    """Current rating grades (xinyong.rating), for grade triggers. A single check reads
+    ``grades_for``'s rows with one prepared statement on the connection."""
+    if len(subject_ids) <= 50:
+        return dict(session.connection().execute(_GRADES_FEW, {"ids": list(subject_ids)}).all())
     return grades_for(session, subject_ids)
 
 
@@ -156,7 +165,8 @@ class Evaluator:
         if not self.by_resource or not subject_ids:
             return out
         if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
-            for row in session.execute(self._single, {"subject_ids": list(subject_ids)}):
+            # On the connection: plain rows need none of the ORM's per-statement work.
+            for row in session.connection().execute(self._single, {"subject_ids": list(subject_ids)}):
                 out[row.subject_id].append(row)
             return out
         plain = sorted(set(self.by_resource) - self.needs_data)
@@ -330,7 +340,7 @@ def _department(session: Session, actor: Actor, department: str | None) -> Depar
     return find_department(session, department or "")
 
 
-def _subject_code(s: Subject) -> str | None:
+def _subject_code(s: Subject | SubjectBrief) -> str | None:
     return s.uscc or s.citizen_id_masked
 
 
@@ -340,7 +350,7 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     that apply, each with its triggers, basis and strength; stored (check id) and audited."""
     today = clock.today(today)
     mc = load_measures()
-    subj = resolve_subject(session, subject)
+    subj = resolve_subject_brief(session, subject)
     sc = mc.scenario((scenario or "").strip())
     dept = _department(session, actor, department)
     ev = evaluator_for(sc.code, today=today, catalogue=mc)
@@ -359,34 +369,40 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     return answer
 
 
+_CHECK_INSERT = MeasureCheck.__table__.insert()
+_ITEM_INSERT = MeasureCheckItem.__table__.insert()
+
+
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
-           subject_id: int, out: Outcome, today: date) -> tuple[MeasureCheck, list[MeasureCheckItem]]:
-    """Write one check and the measures it returned. Plain INSERTs: the rows are new and only
-    read back by id, so the unit of work has nothing to track (its two flushes cost more than
-    the rest of the writes). Returns them as (unattached) objects for the answer."""
+           subject_id: int, out: Outcome, today: date) -> tuple[SimpleNamespace, list[SimpleNamespace]]:
+    """Write one check and the measures it returned. Plain INSERTs on the session's connection:
+    the rows are new and only read back by id, so the unit of work has nothing to track (its
+    flushes, and building ORM objects, cost more than the writes). Returns the rows as written,
+    as plain objects with the attributes ``check_to_dict`` reads."""
     due = today + timedelta(days=mc.feedback_days)
     has = bool(out.applied)
-    check = MeasureCheck(
+    row = dict(
         subject_id=subject_id, department_id=dept.id, scenario=sc.code, batch_id=None, actor_kind=actor.kind,
         actor_name=(actor.name or None), actor_role=actor.role, checked_at=utcnow(), checked_on=today,
         feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
-        punishments=out.punishments, feedback_done=0, feedback_complete=False,
-        catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
-    table = MeasureCheck.__table__
-    row = {c.key: getattr(check, c.key) for c in table.columns if c.key != "id"}
-    check.id = session.execute(table.insert(), row).inserted_primary_key[0]
-    items = [MeasureCheckItem(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
-                              strength=a.measure.strength, triggers=a.triggers) for a in out.applied]
+        punishments=out.punishments, feedback_done=0, feedback_complete=False, feedback_completed_on=None,
+        feedback_reminded_on=None, catalogue_version=mc.version,
+        summary=summarize(out.rewards, out.punishments, due if has else None))
+    conn = session.connection()
+    check = SimpleNamespace(id=conn.execute(_CHECK_INSERT, row).inserted_primary_key[0], **row)
+    items = [SimpleNamespace(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
+                             strength=a.measure.strength, triggers=a.triggers, outcome=None, reason=None,
+                             feedback_on=None, feedback_by=None) for a in out.applied]
     if items:
-        session.execute(MeasureCheckItem.__table__.insert(),
-                        [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
-                          "triggers": it.triggers} for it in items])
+        conn.execute(_ITEM_INSERT, [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind,
+                                     "strength": it.strength, "triggers": it.triggers} for it in items])
     return check, items
 
 
-def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,
-                  subject: Subject | None = None, department: Department | OwnDepartment | None = None,
-                  outcome: Outcome | None = None, items: list[MeasureCheckItem] | None = None) -> dict[str, Any]:
+def check_to_dict(session: Session, check: MeasureCheck | SimpleNamespace, *, mc: MeasuresCatalogue | None = None,
+                  subject: Subject | SubjectBrief | None = None,
+                  department: Department | OwnDepartment | None = None, outcome: Outcome | None = None,
+                  items: list[MeasureCheckItem] | list[SimpleNamespace] | None = None) -> dict[str, Any]:
     mc = mc or load_measures()
     subject = subject or session.get(Subject, check.subject_id)
     department = department or session.get(Department, check.department_id)

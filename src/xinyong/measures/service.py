@@ -29,6 +29,7 @@ from xinyong.accounts.actor import Actor
 from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
 from xinyong.db.base import utcnow
+from xinyong.db.engine import take_write_turn
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound
@@ -355,6 +356,7 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     dept = _department(session, actor, department)
     ev = evaluator_for(sc.code, today=today, catalogue=mc)
     outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
+    take_write_turn(session)  # SQLite: queue for the write lock here rather than in its busy handler
     check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event
 

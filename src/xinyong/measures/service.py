@@ -14,6 +14,7 @@ a record under objection (异议处理中) does not trigger a punishment: it is 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -57,6 +58,7 @@ from .schemas import (
 )
 
 CHUNK = 5000
+_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 OUTCOMES = {"applied": "已实施", "not_applied": "未实施"}
 CHECK_ACTION = "measures_check.read"  # ".read": shown in the subject's access history
 FEEDBACK_ACTION = "measures.feedback"
@@ -99,15 +101,16 @@ def in_values(session: Session, column: Any, values: list[Any]) -> Any:
     return column.in_(values)
 
 
-_GRADES_FEW = select(RatingScore.__table__.c.subject_id, RatingScore.__table__.c.grade).where(
-    RatingScore.__table__.c.subject_id.in_(bindparam("ids", expanding=True)))
+_GRADE_OF = select(RatingScore.__table__.c.grade).where(RatingScore.__table__.c.subject_id == bindparam("sid"))
 
 
 def _grades(session: Session, subject_ids: list[int]) -> dict[int, str]:
-    """Current rating grades (xinyong.rating), for grade triggers. A single check reads
-    ``grades_for``'s rows with one prepared statement on the connection."""
+    """Current rating grades (xinyong.rating), for grade triggers. Single checks read
+    ``grades_for``'s rows with one prepared statement each, on the connection."""
     if len(subject_ids) <= 50:
-        return dict(session.connection().execute(_GRADES_FEW, {"ids": list(subject_ids)}).all())
+        conn = session.connection()
+        found = {sid: conn.execute(_GRADE_OF, {"sid": sid}).scalar() for sid in subject_ids}
+        return {sid: g for sid, g in found.items() if g is not None}
     return grades_for(session, subject_ids)
 
 
@@ -154,10 +157,17 @@ class Evaluator:
         self.catalogue = cat = load_catalogue()
         self.names = {code: cat.get(code).name for code in self.by_resource if code in cat}
         self.order = {code: i for i, code in enumerate(self.mc.measures)}
-        # A single check's one query, built once (building it cost more than running it).
-        self._single = select(*_ROW_COLUMNS, Record.data).where(
-            Record.subject_id.in_(bindparam("subject_ids", expanding=True)),
-            Record.resource.in_(sorted(self.by_resource)), in_force_clause(self.today))
+        # A single check's one query, built once (building it cost more than running it). Plain
+        # table columns: the compiled form is shared by every scenario's statement, and mapping
+        # its result columns onto another statement's ORM-annotated ones cost ~0.1 ms a check.
+        # The resource codes are written into the SQL (catalogue codes, [a-z0-9_]): as bound
+        # values SQLAlchemy would expand the IN list again on every execution.
+        t = Record.__table__.c
+        codes = sorted(self.by_resource)
+        assert all(_CODE.match(c) for c in codes), codes
+        self._single = select(*(t[c.key] for c in _ROW_COLUMNS), t.data).where(
+            t.subject_id == bindparam("subject_id"), t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+            in_force_clause(self.today))
 
     # -- reading --
 
@@ -165,10 +175,11 @@ class Evaluator:
         out: dict[int, list[Any]] = defaultdict(list)
         if not self.by_resource or not subject_ids:
             return out
-        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
+        if len(subject_ids) <= 50:  # single checks: one round trip each; the few rows' data cost nothing
             # On the connection: plain rows need none of the ORM's per-statement work.
-            for row in session.connection().execute(self._single, {"subject_ids": list(subject_ids)}):
-                out[row.subject_id].append(row)
+            conn = session.connection()
+            for sid in subject_ids:
+                out[sid] = list(conn.execute(self._single, {"subject_id": sid}))
             return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)

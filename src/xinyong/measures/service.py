@@ -33,13 +33,13 @@ from xinyong.db.base import utcnow
 from xinyong.db.engine import take_write_turn
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
-from xinyong.errors import Forbidden, InvalidInput, NotFound
+from xinyong.errors import Forbidden, InvalidInput, NotFound, XinyongError
 from xinyong.intake.models import Record
 from xinyong.publication import in_force_clause
 from xinyong.rating.models import RatingScore
 from xinyong.rating.service import grades_for
-from xinyong.subjects.models import Subject
-from xinyong.subjects.service import SubjectBrief, resolve_subject_brief
+from xinyong.subjects.models import Subject, SubjectIdentifier
+from xinyong.subjects.service import SubjectBrief, lookup_value, resolve_subject_brief
 from xinyong.workflows import clock
 from xinyong.workflows.windows import add_months
 
@@ -168,6 +168,24 @@ class Evaluator:
         self._single = select(*(t[c.key] for c in _ROW_COLUMNS), t.data).where(
             t.subject_id == bindparam("subject_id"), t.resource.in_([literal_column(f"'{c}'") for c in codes]),
             in_force_clause(self.today))
+        # A single check by code: the subject, its grade and its triggering records in one
+        # statement (one round trip instead of three), the subject found as resolve_subject does.
+        st = Subject.__table__
+        first = (select(SubjectIdentifier.__table__.c.subject_id)
+                 .where(SubjectIdentifier.__table__.c.value == bindparam("value")).limit(1).scalar_subquery())
+        cols: list[Any] = [st.c.id.label("s_id"), st.c.kind.label("s_kind"), st.c.name.label("s_name"),
+                           st.c.uscc.label("s_uscc"), st.c.citizen_id_masked.label("s_masked")]
+        joined: Any = st
+        if self.grade_triggers:
+            gt = RatingScore.__table__
+            joined = joined.outerjoin(gt, gt.c.subject_id == st.c.id)
+            cols.append(gt.c.grade.label("s_grade"))
+        if codes:
+            joined = joined.outerjoin(Record.__table__, and_(
+                t.subject_id == st.c.id, t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+                in_force_clause(self.today)))
+            cols += [*(t[c.key] for c in _ROW_COLUMNS), t.data]
+        self._one = select(*cols).select_from(joined).where(st.c.id == first)
 
     # -- reading --
 
@@ -240,6 +258,24 @@ class Evaluator:
         ids = sorted(subjects)
         rows = self._rows(session, ids)
         grades = _grades(session, ids) if self.grade_triggers else {}
+        return self._outcomes(ids, subjects, rows, grades)
+
+    def check_one(self, session: Session, value: str) -> tuple[SubjectBrief, Outcome] | None:
+        """The subject holding identifier ``value`` (normalised) and what applies to it, read in
+        one statement; None when no identifier row holds it (``resolve_subject_brief`` then
+        looks further, or says why not)."""
+        rows = session.connection().execute(self._one, {"value": value}).all()
+        if not rows:
+            return None
+        r0 = rows[0]
+        subj = SubjectBrief(r0.s_id, r0.s_kind, r0.s_name, r0.s_uscc, r0.s_masked)
+        found = [r for r in rows if r.id is not None] if self.by_resource else []
+        grade = r0.s_grade if self.grade_triggers else None
+        grades = {subj.id: grade} if grade is not None else {}
+        return subj, self._outcomes([subj.id], {subj.id: subj.kind}, {subj.id: found}, grades)[subj.id]
+
+    def _outcomes(self, ids: list[int], subjects: dict[int, str], rows: dict[int, list[Any]],
+                  grades: dict[int, str]) -> dict[int, Outcome]:
         results: dict[int, Outcome] = {}
         for sid in ids:
             kind = subjects[sid]
@@ -362,11 +398,22 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     that apply, each with its triggers, basis and strength; stored (check id) and audited."""
     today = clock.today(today)
     mc = load_measures()
-    subj = resolve_subject_brief(session, subject)
-    sc = mc.scenario((scenario or "").strip())
-    dept = _department(session, actor, department)
+    value = lookup_value(subject)
+    # Errors as ever: the subject's first, then the scenario's, then the department's; the
+    # caller is authorised (department) before any record is read.
+    try:
+        sc = mc.scenario((scenario or "").strip())
+        dept = _department(session, actor, department)
+    except XinyongError:
+        resolve_subject_brief(session, subject)
+        raise
     ev = evaluator_for(sc.code, today=today, catalogue=mc)
-    outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
+    hit = ev.check_one(session, value)
+    if hit is None:  # not an identifier we hold: a citizen ID, or the reason it is not found
+        subj = resolve_subject_brief(session, subject)
+        outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
+    else:
+        subj, outcome = hit
     take_write_turn(session)  # SQLite: queue for the write lock here rather than in its busy handler
     check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event

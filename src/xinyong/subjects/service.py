@@ -265,7 +265,7 @@ def resolve_subject(session: Session, identifier: str, *, keyring: Keyring | Non
 
     Raises InvalidInput for a malformed code and NotFound for a well-formed one we do not hold.
     """
-    value = _lookup_value(identifier)
+    value = lookup_value(identifier)
     subj = session.scalar(select(Subject).join(SubjectIdentifier).where(SubjectIdentifier.value == value).limit(1))
     return subj if subj is not None else _resolve_by_citizen_id(session, value, keyring)
 
@@ -290,7 +290,7 @@ class SubjectBrief:
 def resolve_subject_brief(session: Session, identifier: str, *, keyring: Keyring | None = None) -> SubjectBrief:
     """``resolve_subject`` (same lookups, same errors) answering only id, kind, name and codes:
     one prepared Core statement, no ORM object (a joint-measures check resolves one per request)."""
-    value = _lookup_value(identifier)
+    value = lookup_value(identifier)
     row = session.connection().execute(_BRIEF_BY_IDENTIFIER, {"value": value}).first()
     if row is None:
         subj = _resolve_by_citizen_id(session, value, keyring)
@@ -298,7 +298,8 @@ def resolve_subject_brief(session: Session, identifier: str, *, keyring: Keyring
     return SubjectBrief(*row)
 
 
-def _lookup_value(identifier: str) -> str:
+def lookup_value(identifier: str) -> str:
+    """The normalised code ``resolve_subject`` looks up; InvalidInput for a malformed one."""
     raw = (identifier or "").strip()
     if not raw:
         raise InvalidInput("请提供主体代码：统一社会信用代码、组织机构代码、工商注册号等。", code="identifier_required")

@@ -30,6 +30,17 @@ PostgreSQL, 2 workers: server CPU 9.19 → 6.94 ms, HTTP p50 88 → 76 ms, p99 2
 clients spend another ~1.1 ms a check. The HTTP budget is missed: on 2 cores, 8 closed-loop
 clients wait about 8 ÷ throughput, and server + client CPU (~5.4 ms SQLite, ~8 ms PostgreSQL plus
 its backend) caps throughput well below the ~400 checks/s that p99 ≤ 30 ms would need.
+
+Measured 2026-12-02, same command (500,000 records, ``--batch 1000``), three runs each of the code
+before and after that night's work, alternating, load average 1.8–4.0, medians (before → after):
+SQLite: server CPU 4.79 → 1.82 ms a check, HTTP p50 16.9 → 15.9 ms, p99 196 → 41 ms (runs: 38–53),
+throughput 195 → 364/s, in-process p50 1.93 → 1.14 ms; PostgreSQL: server CPU 6.06 → 3.68 ms, HTTP
+p50 44 → 30 ms, p99 77 → 47 ms (one run 301, a busy minute), in-process p50 5.07 → 3.19 ms. What
+changed: accepted API keys remembered 5 s per process (no client read, no worker thread), the
+subject, grade and triggering records read in one statement, every check statement a prepared Core
+statement on the connection (no ORM objects), SQLite writers queued in-process instead of in
+SQLite's sleeping busy handler (the 100–1000 ms tails), the measures router tried before the other
+API routers, the answer serialised once. The budget is still missed by ~10–20 ms at p99.
 """
 
 from __future__ import annotations

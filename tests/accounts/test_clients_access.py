@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -16,7 +17,9 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from xinyong.accounts.access import require_access
+from xinyong.accounts import clients
 from xinyong.accounts.actor import Actor
+from xinyong.accounts.clients import key_cache
 from xinyong.accounts.models import ApiClient
 from xinyong.accounts.policy import ROUTE_POLICY, allow
 from xinyong.app import create_app
@@ -148,6 +151,9 @@ def test_bad_revoked_and_expired_keys(app_client, db_url):
 
     with session_scope(db_url) as s:
         s.execute(update(ApiClient).values(expires_at=utcnow() - timedelta(days=1)))
+    # A change behind the service's back (plain SQL) reaches a process within KEY_CACHE_SECONDS
+    # (test_accepted_keys_are_remembered_briefly); here it should be seen now.
+    key_cache.forget()
     body = _err(app_client.get("/api/v1/me", headers={"X-API-Key": key}), 401)
     assert body["code"] == "api_key_expired" and "北京时间" in body["message"]
     res = runner.invoke(cli, ["clients", "revoke", str(client_id), "--reason", "密钥泄露", "--json"])
@@ -158,6 +164,61 @@ def test_bad_revoked_and_expired_keys(app_client, db_url):
     assert reasons == ["bad_secret", "bad_secret", "expired", "revoked"]
     assert [e.action for e in _events(db_url)][:1] == ["client.create"]
     assert _events(db_url, "client.revoke")[0].details["reason"] == "密钥泄露"
+
+
+def test_accepted_keys_are_remembered_briefly(app_client, db_url, monkeypatch):
+    """A key accepted moments ago is not read again; revoking it in this process refuses it at
+    once, revoking it elsewhere (another worker, plain SQL) within KEY_CACHE_SECONDS; expiry and
+    a wrong secret are checked on every request, and refusals are still audited."""
+    seed(db_url)
+    key = add_client(db_url)
+    client_id, secret = int(key.split("_")[1]), key.split("_", 2)[2]
+    reads = []
+    real = clients.authenticate_key
+    monkeypatch.setattr(clients, "authenticate_key", lambda *a, **kw: reads.append(1) or real(*a, **kw))
+    headers = {"X-API-Key": key}
+    assert [app_client.get("/api/v1/me", headers=headers).status_code for _ in range(3)] == [200] * 3
+    assert len(reads) == 1
+    # The remembered key carries no request id of its own: each request's id reaches the audit log.
+    r = app_client.get(f"/api/v1/test-records/admin_enforcement/{_companies(db_url)[0]}",
+                       headers={**headers, "X-Purpose": "admin_licensing", "X-Request-ID": "dept-req-000777"})
+    assert r.status_code == 200 and len(reads) == 1
+    assert _events(db_url, "admin_enforcement.read")[0].request_id == "dept-req-000777"
+
+    # A wrong secret for the same client is refused and audited, cache or not.
+    wrong = f"xy_{client_id}_{'B' * len(secret)}"
+    assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": wrong}), 401)["code"] == "invalid_api_key"
+    assert [e.details["reason"] for e in _events(db_url, "auth.api_key_rejected")] == ["bad_secret"]
+    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+
+    # Revoked behind this process's back: accepted until the entry is KEY_CACHE_SECONDS old.
+    monkeypatch.setattr(clients, "KEY_CACHE_SECONDS", 0.5)
+    key_cache.forget()
+    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+    with session_scope(db_url) as s:
+        s.execute(update(ApiClient).values(revoked_at=utcnow()))
+    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+    time.sleep(0.6)
+    assert _err(app_client.get("/api/v1/me", headers=headers), 401)["code"] == "api_key_revoked"
+
+    # Revoked through the service in this process: refused at once.
+    key2 = add_client(db_url)
+    monkeypatch.setattr(clients, "KEY_CACHE_SECONDS", 3600.0)
+    assert app_client.get("/api/v1/me", headers={"X-API-Key": key2}).status_code == 200
+    res = runner.invoke(cli, ["clients", "revoke", key2.split("_")[1], "--json"])
+    assert res.exit_code == 0, res.output
+    assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": key2}), 401)["code"] == "api_key_revoked"
+
+    # Expiry is checked on every request, even for a remembered key.
+    key3 = add_client(db_url)
+    with session_scope(db_url) as s:
+        s.execute(update(ApiClient).where(ApiClient.id == int(key3.split("_")[1]))
+                  .values(expires_at=utcnow() + timedelta(seconds=1)))
+    assert app_client.get("/api/v1/me", headers={"X-API-Key": key3}).status_code == 200
+    time.sleep(1.1)
+    assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": key3}), 401)["code"] == "api_key_expired"
+    reasons = [e.details["reason"] for e in _events(db_url, "auth.api_key_rejected")]
+    assert reasons == ["bad_secret", "revoked", "revoked", "expired"]
 
 
 def test_rate_limit(app_client, db_url):

@@ -61,3 +61,48 @@ def test_commands_refuse_uninitialised_database(settings_env):
     res = runner.invoke(app, ["departments", "list"])
     assert res.exit_code == 2
     assert "xinyong init" in res.output
+
+
+def test_write_turn_queues_sqlite_writers_until_the_transaction_ends(db_url):
+    """take_write_turn: on SQLite a second writer waits for the first's commit, rollback or
+    close (then goes at once); on PostgreSQL it is a no-op."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from xinyong.db import engine as eng
+    from xinyong.db.engine import session_scope, take_write_turn
+
+    sqlite = db_url.startswith("sqlite")
+    for end in ("commit", "rollback", "close"):
+        s = eng.get_sessionmaker(db_url)()
+        take_write_turn(s)
+        take_write_turn(s)  # a session takes its turn once
+        assert eng._write_turn.locked() is sqlite
+        s.execute(text("SELECT 1"))
+        waited: list[float] = []
+
+        def other() -> None:
+            t0 = time.monotonic()
+            with session_scope(db_url) as s2:
+                take_write_turn(s2)
+                waited.append(time.monotonic() - t0)
+
+        t = threading.Thread(target=other)
+        t.start()
+        time.sleep(0.3)
+        if sqlite:
+            assert waited == []  # still waiting for the first session's turn
+        getattr(s, end)()
+        t.join(5)
+        s.close()
+        assert len(waited) == 1 and (waited[0] >= 0.25 if sqlite else waited[0] < 0.25)
+        assert not eng._write_turn.locked()
+    # A turn that cannot be had in time lets the write go on (to SQLite's own lock and timeout).
+    if sqlite:
+        with eng._write_turn:
+            s = eng.get_sessionmaker(db_url)()
+            take_write_turn(s, timeout=0.05)
+            s.close()
+        assert not eng._write_turn.locked()

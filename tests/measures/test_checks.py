@@ -180,6 +180,36 @@ def test_errors_are_4xx_with_chinese_messages(city):
             check_subject(s, Actor.anonymous(), city.codes["debtor"], "bidding", "finance", today=TODAY)
 
 
+def test_errors_keep_their_order_and_people_are_checked_by_citizen_id(city):
+    """The subject's error comes before the scenario's and the department's, as before the
+    one-statement read; a natural person is found by citizen ID (no identifier row holds it)."""
+    import random
+
+    from xinyong.identity.codes import generate_citizen_id, generate_uscc
+    from xinyong.subjects.service import SubjectIn, upsert_subjects
+
+    unknown = generate_uscc(random.Random(998), region="440604")
+    for scenario, dept in (("lottery", "finance"), ("bidding", "no_such_department"), ("lottery", "nowhere")):
+        with pytest.raises(NotFound) as e, session_scope(city.url) as s:
+            check_subject(s, Actor.cli("pytest"), unknown, scenario, dept, today=TODAY)
+        assert e.value.code == "subject_not_found"
+    with pytest.raises(InvalidInput) as e, session_scope(city.url) as s:
+        check_subject(s, Actor.cli("pytest"), city.codes["debtor"], "bidding", "", today=TODAY)
+    assert e.value.code == "department_required"
+
+    cid = generate_citizen_id(random.Random(5))
+    with session_scope(city.url) as s:
+        upsert_subjects(s, [SubjectIn(kind="natural_person", name="欧阳明远", citizen_id=cid)])
+        from xinyong.subjects.service import resolve_subject
+
+        pid = resolve_subject(s, cid).id
+        add_record(s, "dishonest_judgment_debtors", pid, main_date=date(2026, 3, 1), public_until=date(2029, 3, 1))
+    with session_scope(city.url) as s:
+        r = check_subject(s, Actor.cli("pytest"), cid, "staff_appointment", "finance", today=TODAY)
+    assert "jd_staff_appointment_ban" in codes(r)
+    assert r["subject"]["id"] == pid and r["subject"]["code"] == cid[:4] + "*" * 10 + cid[-4:]
+
+
 def check_subject_raw(city, code: str, scenario: str):
     with session_scope(city.url) as s:
         return check_subject(s, Actor.cli("pytest"), code, scenario, "finance", today=TODAY)

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
 from xinyong.accounts.actor import Actor
+from xinyong.accounts.clients import enforce_rate_limit, key_cache
 from xinyong.accounts.policy import Rule, rule_for
 from xinyong.accounts.purposes import SELF_QUERY, Purpose, parse_purpose
 from xinyong.accounts.roles import DISCLOSURE_READERS
@@ -98,6 +99,7 @@ def _authenticate(kind: str, value: str, rid: str) -> tuple[Actor | None, tuple[
         with read_scope() as session:
             try:
                 actor, client = clients.authenticate_key(session, value, request_id=rid, audit=False)
+                clients.key_cache.remember(actor, client)
                 return actor, (client.id, client.key_hash, client.rate_limit)
             except Unauthorized:
                 pass  # again below, in a transaction that records the rejection
@@ -125,14 +127,16 @@ async def enforce_policy(request: Request) -> Actor:
     creds = _credentials(request)
     actor, limit = None, None
     if creds is not None:
-        actor, limit = await run_in_threadpool(_authenticate, creds[0], creds[1], rid)
+        hit = key_cache.get(creds[1]) if creds[0] == "api_key" else None
+        if hit is not None:  # accepted moments ago: no database read, no worker thread
+            actor, limit = hit[0].with_(request_id=rid), hit[1]
+        else:
+            actor, limit = await run_in_threadpool(_authenticate, creds[0], creds[1], rid)
     via = creds[0] if actor is not None and creds else None
     actor = actor or Actor.anonymous(rid)
     request.state.actor = actor
     request.state.auth_via = via
     if limit is not None:
-        from xinyong.accounts.clients import enforce_rate_limit
-
         enforce_rate_limit(*limit)
     if not rule.allows(actor.role):
         if actor.is_anonymous:

@@ -140,6 +140,7 @@ def client_to_dict(client: ApiClient) -> dict:
 
 def revoke_client(session: Session, actor: Actor, client_id: int, *, reason: str | None = None) -> ApiClient:
     client = get_client(session, client_id)
+    key_cache.forget(client.id)  # this process refuses the key at once; other workers within KEY_CACHE_SECONDS
     if client.revoked_at is None:
         client.revoked_at = utcnow()
         record_event(session, "client.revoke", actor=actor,
@@ -181,6 +182,60 @@ def authenticate_key(session: Session, raw: str, *, request_id: str | None = Non
         raise Unauthorized(f"接口密钥已于北京时间 {beijing_time(client.expires_at)} 过期，请联系信用办重新签发。",
                            code="api_key_expired")
     return client_actor(client, request_id), client
+
+
+# -- accepted keys, remembered briefly ------------------------------------------------------------
+
+#: How long a process trusts a key it has accepted without reading its client again. A key
+#: revoked by this process is refused at once; one revoked elsewhere (another worker, the CLI,
+#: a direct database change) within this many seconds. Expiry is checked on every request.
+KEY_CACHE_SECONDS = 5.0
+
+
+class KeyCache:
+    """Accepted API keys, so a department's steady traffic does not read (and, on PostgreSQL,
+    round-trip for) its client row on every request. Only successes are remembered: a bad,
+    expired or revoked key always takes the audited path. Keyed by the client id and checked
+    against the SHA-256 of the secret, as the stored row is (the raw key is not kept)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[str, float, datetime | None, Actor, tuple[int, str, int]]] = {}
+
+    def get(self, raw: str, now: float | None = None) -> tuple[Actor, tuple[int, str, int]] | None:
+        """(actor without a request id, rate-limit key) for a key accepted moments ago, else None."""
+        m = KEY_RE.match(raw)
+        if not m:
+            return None
+        entry = self._entries.get(int(m.group(1)))
+        if entry is None:
+            return None
+        secret_hash, fetched, expires_at, actor, limit = entry
+        now = time.monotonic() if now is None else now
+        if (now - fetched >= KEY_CACHE_SECONDS or now < fetched
+                or not hmac.compare_digest(secret_hash, _secret_hash(m.group(2)))
+                or (expires_at is not None and expires_at <= utcnow())):
+            return None
+        return actor, limit
+
+    def remember(self, actor: Actor, client: ApiClient, now: float | None = None) -> None:
+        expires = as_utc(client.expires_at) if client.expires_at is not None else None
+        entry = (client.key_hash, time.monotonic() if now is None else now, expires,
+                 actor.with_(request_id=None), (client.id, client.key_hash, client.rate_limit))
+        with self._lock:
+            if len(self._entries) > 10_000:  # bounded: ids are chosen by the caller
+                self._entries.clear()
+            self._entries[client.id] = entry
+
+    def forget(self, client_id: int | None = None) -> None:
+        with self._lock:
+            if client_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)
+
+
+key_cache = KeyCache()
 
 
 # -- rate limiting --------------------------------------------------------------------------------

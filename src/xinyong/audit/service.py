@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from xinyong.audit.models import AuditEvent
@@ -80,14 +80,22 @@ def compute_hash(ev: AuditEvent, *, seq: int | None = None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_chain(session: Session) -> None:
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+# A no-op write takes SQLite's single write lock before we read the head
+# (a plain SELECT would not, and a concurrent append could slip in between).
+_SQLITE_LOCK = text("UPDATE audit_events SET seq = seq WHERE 0 = 1")
+_HEAD = select(AuditEvent.__table__.c.seq, AuditEvent.__table__.c.hash).order_by(
+    AuditEvent.__table__.c.seq.desc()).limit(1)
+_INSERT = AuditEvent.__table__.insert()
+_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns)
+
+
+def _lock_chain(conn: Connection) -> None:
     """Serialise appends until this transaction ends, so each event links to the true head."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_LOCK, {"k": ADVISORY_LOCK_KEY})
     else:
-        # A no-op write takes SQLite's single write lock before we read the head
-        # (a plain SELECT would not, and a concurrent append could slip in between).
-        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0 = 1"))
+        conn.execute(_SQLITE_LOCK)
 
 
 def record_event(session: Session, action: str, *, actor: Actor | None = None,
@@ -107,9 +115,13 @@ def record_event(session: Session, action: str, *, actor: Actor | None = None,
         raise InvalidInput(f"审计动作名称不合法：{action}", code="invalid_audit_action")
     purpose = purpose or (actor.purpose if actor else None)
     details = _clean_details(details) if details is not None else None
-    _lock_chain(session)
-    head = session.execute(select(AuditEvent.seq, AuditEvent.hash)
-                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    # On the session's connection (its transaction), with statements built once: the ORM's
+    # per-statement work cost more than the append itself.
+    if session.autoflush:
+        session.flush()  # as a Session.execute would: the caller's pending changes go first
+    conn = session.connection()
+    _lock_chain(conn)
+    head = conn.execute(_HEAD).first()
     ev = AuditEvent(
         seq=(head.seq + 1) if head else 1,
         time=utcnow(),
@@ -130,8 +142,7 @@ def record_event(session: Session, action: str, *, actor: Actor | None = None,
     ev.hash = compute_hash(ev)
     # A plain INSERT: the row is append-only and keyed by us (seq), so the unit of work has
     # nothing to track, and its flush cost more than the rest of the append.
-    table = AuditEvent.__table__
-    session.execute(table.insert(), [{c.key: getattr(ev, c.key) for c in table.columns}])
+    conn.execute(_INSERT, [{k: getattr(ev, k) for k in _COLUMNS}])
     return ev
 
 

@@ -99,6 +99,34 @@ def read_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+# -- SQLite: one writer at a time, queued in the process ------------------------------------------
+
+_write_turn = threading.Lock()
+_TURN = "xinyong.write_turn"
+
+
+def take_write_turn(session: Session, timeout: float = 30.0) -> None:
+    """On SQLite, wait in this process for the turn to write, held until the session's
+    transaction ends (commit, rollback or close); a no-op on PostgreSQL.
+
+    SQLite has one write lock; a writer that finds it taken polls in SQLite's busy handler,
+    sleeping 1, 2, 5 … 100 ms between tries, so under load a short write waited tens or hundreds
+    of milliseconds after the lock was free. Writers that take a turn first queue on a lock that
+    wakes the next one at once. Call it just before the first write of a short unit of work.
+    Other writers (and other processes) still meet SQLite's own lock and busy timeout; after
+    ``timeout`` seconds without a turn, the write goes ahead and meets it too."""
+    if session.info.get(_TURN) or session.get_bind().dialect.name != "sqlite":
+        return
+    if _write_turn.acquire(timeout=timeout):
+        session.info[_TURN] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_write_turn(session: Session, transaction) -> None:
+    if transaction.parent is None and session.info.pop(_TURN, False):
+        _write_turn.release()
+
+
 def dispose_all() -> None:
     with _lock:
         for engine in _engines.values():

@@ -14,28 +14,32 @@ a record under objection (异议处理中) does not trigger a punishment: it is 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
 from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
 from xinyong.db.base import utcnow
+from xinyong.db.engine import take_write_turn
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
-from xinyong.errors import Forbidden, InvalidInput, NotFound
+from xinyong.errors import Forbidden, InvalidInput, NotFound, XinyongError
 from xinyong.intake.models import Record
 from xinyong.publication import in_force_clause
+from xinyong.rating.models import RatingScore
 from xinyong.rating.service import grades_for
-from xinyong.subjects.models import Subject
-from xinyong.subjects.service import resolve_subject
+from xinyong.subjects.models import Subject, SubjectIdentifier
+from xinyong.subjects.service import SubjectBrief, lookup_value, resolve_subject_brief
 from xinyong.workflows import clock
 from xinyong.workflows.windows import add_months
 
@@ -54,6 +58,7 @@ from .schemas import (
 )
 
 CHUNK = 5000
+_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 OUTCOMES = {"applied": "已实施", "not_applied": "未实施"}
 CHECK_ACTION = "measures_check.read"  # ".read": shown in the subject's access history
 FEEDBACK_ACTION = "measures.feedback"
@@ -96,8 +101,16 @@ def in_values(session: Session, column: Any, values: list[Any]) -> Any:
     return column.in_(values)
 
 
+_GRADE_OF = select(RatingScore.__table__.c.grade).where(RatingScore.__table__.c.subject_id == bindparam("sid"))
+
+
 def _grades(session: Session, subject_ids: list[int]) -> dict[int, str]:
-    """Current rating grades (xinyong.rating), for grade triggers."""
+    """Current rating grades (xinyong.rating), for grade triggers. Single checks read
+    ``grades_for``'s rows with one prepared statement each, on the connection."""
+    if len(subject_ids) <= 50:
+        conn = session.connection()
+        found = {sid: conn.execute(_GRADE_OF, {"sid": sid}).scalar() for sid in subject_ids}
+        return {sid: g for sid, g in found.items() if g is not None}
     return grades_for(session, subject_ids)
 
 
@@ -144,10 +157,35 @@ class Evaluator:
         self.catalogue = cat = load_catalogue()
         self.names = {code: cat.get(code).name for code in self.by_resource if code in cat}
         self.order = {code: i for i, code in enumerate(self.mc.measures)}
-        # A single check's one query, built once (building it cost more than running it).
-        self._single = select(*_ROW_COLUMNS, Record.data).where(
-            Record.subject_id.in_(bindparam("subject_ids", expanding=True)),
-            Record.resource.in_(sorted(self.by_resource)), in_force_clause(self.today))
+        # A single check's one query, built once (building it cost more than running it). Plain
+        # table columns: the compiled form is shared by every scenario's statement, and mapping
+        # its result columns onto another statement's ORM-annotated ones cost ~0.1 ms a check.
+        # The resource codes are written into the SQL (catalogue codes, [a-z0-9_]): as bound
+        # values SQLAlchemy would expand the IN list again on every execution.
+        t = Record.__table__.c
+        codes = sorted(self.by_resource)
+        assert all(_CODE.match(c) for c in codes), codes
+        self._single = select(*(t[c.key] for c in _ROW_COLUMNS), t.data).where(
+            t.subject_id == bindparam("subject_id"), t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+            in_force_clause(self.today))
+        # A single check by code: the subject, its grade and its triggering records in one
+        # statement (one round trip instead of three), the subject found as resolve_subject does.
+        st = Subject.__table__
+        first = (select(SubjectIdentifier.__table__.c.subject_id)
+                 .where(SubjectIdentifier.__table__.c.value == bindparam("value")).limit(1).scalar_subquery())
+        cols: list[Any] = [st.c.id.label("s_id"), st.c.kind.label("s_kind"), st.c.name.label("s_name"),
+                           st.c.uscc.label("s_uscc"), st.c.citizen_id_masked.label("s_masked")]
+        joined: Any = st
+        if self.grade_triggers:
+            gt = RatingScore.__table__
+            joined = joined.outerjoin(gt, gt.c.subject_id == st.c.id)
+            cols.append(gt.c.grade.label("s_grade"))
+        if codes:
+            joined = joined.outerjoin(Record.__table__, and_(
+                t.subject_id == st.c.id, t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+                in_force_clause(self.today)))
+            cols += [*(t[c.key] for c in _ROW_COLUMNS), t.data]
+        self._one = select(*cols).select_from(joined).where(st.c.id == first)
 
     # -- reading --
 
@@ -155,9 +193,11 @@ class Evaluator:
         out: dict[int, list[Any]] = defaultdict(list)
         if not self.by_resource or not subject_ids:
             return out
-        if len(subject_ids) <= 50:  # a single check: one round trip; the few rows' data cost nothing
-            for row in session.execute(self._single, {"subject_ids": list(subject_ids)}):
-                out[row.subject_id].append(row)
+        if len(subject_ids) <= 50:  # single checks: one round trip each; the few rows' data cost nothing
+            # On the connection: plain rows need none of the ORM's per-statement work.
+            conn = session.connection()
+            for sid in subject_ids:
+                out[sid] = list(conn.execute(self._single, {"subject_id": sid}))
             return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)
@@ -218,6 +258,24 @@ class Evaluator:
         ids = sorted(subjects)
         rows = self._rows(session, ids)
         grades = _grades(session, ids) if self.grade_triggers else {}
+        return self._outcomes(ids, subjects, rows, grades)
+
+    def check_one(self, session: Session, value: str) -> tuple[SubjectBrief, Outcome] | None:
+        """The subject holding identifier ``value`` (normalised) and what applies to it, read in
+        one statement; None when no identifier row holds it (``resolve_subject_brief`` then
+        looks further, or says why not)."""
+        rows = session.connection().execute(self._one, {"value": value}).all()
+        if not rows:
+            return None
+        r0 = rows[0]
+        subj = SubjectBrief(r0.s_id, r0.s_kind, r0.s_name, r0.s_uscc, r0.s_masked)
+        found = [r for r in rows if r.id is not None] if self.by_resource else []
+        grade = r0.s_grade if self.grade_triggers else None
+        grades = {subj.id: grade} if grade is not None else {}
+        return subj, self._outcomes([subj.id], {subj.id: subj.kind}, {subj.id: found}, grades)[subj.id]
+
+    def _outcomes(self, ids: list[int], subjects: dict[int, str], rows: dict[int, list[Any]],
+                  grades: dict[int, str]) -> dict[int, Outcome]:
         results: dict[int, Outcome] = {}
         for sid in ids:
             kind = subjects[sid]
@@ -330,7 +388,7 @@ def _department(session: Session, actor: Actor, department: str | None) -> Depar
     return find_department(session, department or "")
 
 
-def _subject_code(s: Subject) -> str | None:
+def _subject_code(s: Subject | SubjectBrief) -> str | None:
     return s.uscc or s.citizen_id_masked
 
 
@@ -340,11 +398,23 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     that apply, each with its triggers, basis and strength; stored (check id) and audited."""
     today = clock.today(today)
     mc = load_measures()
-    subj = resolve_subject(session, subject)
-    sc = mc.scenario((scenario or "").strip())
-    dept = _department(session, actor, department)
+    value = lookup_value(subject)
+    # Errors as ever: the subject's first, then the scenario's, then the department's; the
+    # caller is authorised (department) before any record is read.
+    try:
+        sc = mc.scenario((scenario or "").strip())
+        dept = _department(session, actor, department)
+    except XinyongError:
+        resolve_subject_brief(session, subject)
+        raise
     ev = evaluator_for(sc.code, today=today, catalogue=mc)
-    outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
+    hit = ev.check_one(session, value)
+    if hit is None:  # not an identifier we hold: a citizen ID, or the reason it is not found
+        subj = resolve_subject_brief(session, subject)
+        outcome = ev.evaluate(session, {subj.id: subj.kind})[subj.id]
+    else:
+        subj, outcome = hit
+    take_write_turn(session)  # SQLite: queue for the write lock here rather than in its busy handler
     check, items = _store(session, actor, mc, sc, dept, subj.id, outcome, today)
     from xinyong.audit.service import record_event
 
@@ -359,34 +429,40 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     return answer
 
 
+_CHECK_INSERT = MeasureCheck.__table__.insert()
+_ITEM_INSERT = MeasureCheckItem.__table__.insert()
+
+
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
-           subject_id: int, out: Outcome, today: date) -> tuple[MeasureCheck, list[MeasureCheckItem]]:
-    """Write one check and the measures it returned. Plain INSERTs: the rows are new and only
-    read back by id, so the unit of work has nothing to track (its two flushes cost more than
-    the rest of the writes). Returns them as (unattached) objects for the answer."""
+           subject_id: int, out: Outcome, today: date) -> tuple[SimpleNamespace, list[SimpleNamespace]]:
+    """Write one check and the measures it returned. Plain INSERTs on the session's connection:
+    the rows are new and only read back by id, so the unit of work has nothing to track (its
+    flushes, and building ORM objects, cost more than the writes). Returns the rows as written,
+    as plain objects with the attributes ``check_to_dict`` reads."""
     due = today + timedelta(days=mc.feedback_days)
     has = bool(out.applied)
-    check = MeasureCheck(
+    row = dict(
         subject_id=subject_id, department_id=dept.id, scenario=sc.code, batch_id=None, actor_kind=actor.kind,
         actor_name=(actor.name or None), actor_role=actor.role, checked_at=utcnow(), checked_on=today,
         feedback_due=due if has else None, measures_total=len(out.applied), rewards=out.rewards,
-        punishments=out.punishments, feedback_done=0, feedback_complete=False,
-        catalogue_version=mc.version, summary=summarize(out.rewards, out.punishments, due if has else None))
-    table = MeasureCheck.__table__
-    row = {c.key: getattr(check, c.key) for c in table.columns if c.key != "id"}
-    check.id = session.execute(table.insert(), row).inserted_primary_key[0]
-    items = [MeasureCheckItem(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
-                              strength=a.measure.strength, triggers=a.triggers) for a in out.applied]
+        punishments=out.punishments, feedback_done=0, feedback_complete=False, feedback_completed_on=None,
+        feedback_reminded_on=None, catalogue_version=mc.version,
+        summary=summarize(out.rewards, out.punishments, due if has else None))
+    conn = session.connection()
+    check = SimpleNamespace(id=conn.execute(_CHECK_INSERT, row).inserted_primary_key[0], **row)
+    items = [SimpleNamespace(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
+                             strength=a.measure.strength, triggers=a.triggers, outcome=None, reason=None,
+                             feedback_on=None, feedback_by=None) for a in out.applied]
     if items:
-        session.execute(MeasureCheckItem.__table__.insert(),
-                        [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
-                          "triggers": it.triggers} for it in items])
+        conn.execute(_ITEM_INSERT, [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind,
+                                     "strength": it.strength, "triggers": it.triggers} for it in items])
     return check, items
 
 
-def check_to_dict(session: Session, check: MeasureCheck, *, mc: MeasuresCatalogue | None = None,
-                  subject: Subject | None = None, department: Department | OwnDepartment | None = None,
-                  outcome: Outcome | None = None, items: list[MeasureCheckItem] | None = None) -> dict[str, Any]:
+def check_to_dict(session: Session, check: MeasureCheck | SimpleNamespace, *, mc: MeasuresCatalogue | None = None,
+                  subject: Subject | SubjectBrief | None = None,
+                  department: Department | OwnDepartment | None = None, outcome: Outcome | None = None,
+                  items: list[MeasureCheckItem] | list[SimpleNamespace] | None = None) -> dict[str, Any]:
     mc = mc or load_measures()
     subject = subject or session.get(Subject, check.subject_id)
     department = department or session.get(Department, check.department_id)

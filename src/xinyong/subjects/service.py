@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from xinyong.catalogue.schemas import SUBJECT_KINDS
@@ -265,6 +265,41 @@ def resolve_subject(session: Session, identifier: str, *, keyring: Keyring | Non
 
     Raises InvalidInput for a malformed code and NotFound for a well-formed one we do not hold.
     """
+    value = lookup_value(identifier)
+    subj = session.scalar(select(Subject).join(SubjectIdentifier).where(SubjectIdentifier.value == value).limit(1))
+    return subj if subj is not None else _resolve_by_citizen_id(session, value, keyring)
+
+
+_BRIEF_BY_IDENTIFIER = (
+    select(*(Subject.__table__.c[k] for k in ("id", "kind", "name", "uscc", "citizen_id_masked")))
+    .join(SubjectIdentifier.__table__, SubjectIdentifier.__table__.c.subject_id == Subject.__table__.c.id)
+    .where(SubjectIdentifier.__table__.c.value == bindparam("value")).limit(1))
+
+
+@dataclass(frozen=True)
+class SubjectBrief:
+    """What a hot path needs of a subject: ``resolve_subject_brief``'s answer."""
+
+    id: int
+    kind: str
+    name: str
+    uscc: str | None
+    citizen_id_masked: str | None
+
+
+def resolve_subject_brief(session: Session, identifier: str, *, keyring: Keyring | None = None) -> SubjectBrief:
+    """``resolve_subject`` (same lookups, same errors) answering only id, kind, name and codes:
+    one prepared Core statement, no ORM object (a joint-measures check resolves one per request)."""
+    value = lookup_value(identifier)
+    row = session.connection().execute(_BRIEF_BY_IDENTIFIER, {"value": value}).first()
+    if row is None:
+        subj = _resolve_by_citizen_id(session, value, keyring)
+        row = (subj.id, subj.kind, subj.name, subj.uscc, subj.citizen_id_masked)
+    return SubjectBrief(*row)
+
+
+def lookup_value(identifier: str) -> str:
+    """The normalised code ``resolve_subject`` looks up; InvalidInput for a malformed one."""
     raw = (identifier or "").strip()
     if not raw:
         raise InvalidInput("请提供主体代码：统一社会信用代码、组织机构代码、工商注册号等。", code="identifier_required")
@@ -274,9 +309,11 @@ def resolve_subject(session: Session, identifier: str, *, keyring: Keyring | Non
     value = normalize_code(raw)
     if not value or not value.isascii() or not value.isalnum():
         raise InvalidInput("代码格式不正确：只能包含数字和字母（可带空格或连字符）。", code="malformed_identifier")
-    subj = session.scalar(select(Subject).join(SubjectIdentifier).where(SubjectIdentifier.value == value).limit(1))
-    if subj is not None:
-        return subj
+    return value
+
+
+def _resolve_by_citizen_id(session: Session, value: str, keyring: Keyring | None) -> Subject:
+    """The rest of ``resolve_subject`` once no identifier row holds ``value``."""
     check = detect_and_check(value)
     if check.kind == "citizen_id" and check.valid:
         keyring = keyring or get_keyring()

@@ -26,8 +26,8 @@ on SQLite): the 1% change below touches 10% of the subjects, whose records lie o
 page, so reading them through the subject index one subject at a time cost a random page visit
 per record.
 
-Measured 2026-12-02 (index-only dimensions, migration 0015), the same size, quiet machine (load
-average 0.1–1.1):
+Measured 2026-12-02 (index-only dimensions, migration 0015), ``--subjects 1000000 --records
+10000000``, quiet machine (load average 0.1–1.1):
 - This script, PostgreSQL: full 42.3 s (met), rerun 23.5 s, incremental 8.5 s (MISS; of it
   5.7 s reading the records, 1.4 s writing, 0.6 s comparing), peak RSS 108 MB.
 - The incremental run alone on kept databases (full run done, 1% changed, each run rolled back;

@@ -10,9 +10,10 @@ Incremental runs rescore the subjects whose records (of a resource the model rea
 registration changed since the last full/incremental run started (less a safety margin for
 transactions still open then), the subjects queued by the workflows (``rating_dirty``), and,
 when the evaluation day moved, those with a record crossing a time boundary (decay band, end of
-disclosure window or validity). They read those subjects' records once, in the table's
-physical order, into ``tmp_items`` and compute every record dimension from there (see
-``engine.InTargets``): a change to 1% of the records can touch every page of the table.
+disclosure window or validity). The dimensions the subject index holds every column for are
+summed from that index alone (``engine.reads_data``); the others read those subjects' rows
+once, in the table's physical order, into ``tmp_items`` (see ``engine.InTargets``): a change
+to 1% of the records can touch every page of the table.
 """
 
 from __future__ import annotations
@@ -113,10 +114,8 @@ def _bitmap_scans(session: Session, dialect: str) -> Iterator[None]:
         return
     before = session.scalar(text("SELECT current_setting('enable_indexscan')"))
     session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('enable_indexscan', :v, true)"), {"v": before})
+    yield  # on an error the transaction is lost, and with it this transaction-local setting
+    session.execute(text("SELECT set_config('enable_indexscan', :v, true)"), {"v": before})
 
 
 def _time_events(model: Scorecard, since: date, as_of: date) -> Any:

@@ -250,3 +250,37 @@ def test_subject_accounts_bind_to_their_subject(client, db_url):
     assert bad.exit_code == 1 and json.loads(bad.output)["error"]["code"] == "invalid_subject_code"
     bad = runner.invoke(cli, ["users", "add", "x-co", "--role", "admin", "--subject", uscc, "--json"])
     assert json.loads(bad.output)["error"]["code"] == "subject_not_allowed"
+
+
+def test_admin_turns_off_a_lost_phones_totp(db_url):
+    """A staff member who lost their phone: the administrator turns TOTP off with a reason;
+    their sessions end, a password alone then logs in, and the reason is in the audit log."""
+    seed(db_url)
+    import pyotp
+
+    uri = add_user(db_url, "grace", "reviewer", totp=True).totp_uri
+    add_user(db_url, "henry", "reviewer")
+    with session_scope(db_url) as s:
+        assert service.login(s, "grace", PASSWORD).need_totp
+        assert service.login(s, "grace", PASSWORD, pyotp.parse_uri(uri).now()).ok  # a live session
+    res = runner.invoke(cli, ["users", "disable-totp", "grace", "--json"])
+    assert res.exit_code == 1 and json.loads(res.output)["error"]["code"] == "reason_required"
+    assert "--reason" in json.loads(res.output)["error"]["message"]
+    res = runner.invoke(cli, ["users", "disable-totp", "henry", "--reason", "误操作", "--json"])
+    assert json.loads(res.output)["error"]["code"] == "totp_not_enabled"
+    res = runner.invoke(cli, ["users", "disable-totp", "nobody", "--reason", "x", "--json"])
+    assert res.exit_code == 1
+    res = runner.invoke(cli, ["users", "disable-totp", "Grace", "--reason", "手机遗失，已电话核实本人身份", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["username"] == "grace" and out["totp_enabled"] is False
+    with session_scope(db_url) as s:
+        user = s.scalar(select(User).where(User.username == "grace"))
+        assert user.totp_secret_enc is None and not user.totp_enabled
+        assert s.scalar(select(func.count()).select_from(UserSession).where(
+            UserSession.user_id == user.id, UserSession.revoked_at.is_(None))) == 0
+        assert service.login(s, "grace", PASSWORD).ok
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "user.totp_disable"))
+        assert event.actor_kind == "cli"
+        assert event.details["reason"] == "手机遗失，已电话核实本人身份" and event.details["self_service"] is False
+    assert out["sessions_ended"] == 1

@@ -151,6 +151,25 @@ def enable_totp(username: Annotated[str, typer.Argument()], as_json: JsonOption 
         console.print(f"动态验证码绑定地址（只显示这一次）：{uri}", soft_wrap=True)
 
 
+@users_app.command("disable-totp")
+def disable_totp(
+    username: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", help="关闭原因（记入审计日志），如：手机遗失，已电话核实本人身份")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """关闭工作人员的动态验证码（手机遗失等），并结束其全部登录会话；本人登录后可在“我的账户”重新绑定。"""
+    try:
+        with session_for_cli() as session:
+            ended = service.disable_totp(session, Actor.cli(), username, reason)
+            name = service.get_user(session, username).username
+    except XinyongError as exc:
+        fail_with(exc, as_json)
+    if as_json:
+        typer.echo(json.dumps({"username": name, "totp_enabled": False, "sessions_ended": ended}, ensure_ascii=False))
+    else:
+        console.print(f"已关闭用户 {name} 的动态验证码，结束登录会话 {ended} 个；请提醒本人登录后重新绑定。")
+
+
 @clients_app.command("add")
 def add_client(
     dept: Annotated[str, typer.Option("--dept", help="部门编码")],

@@ -265,6 +265,26 @@ def enable_totp(session: Session, actor: Actor, username: str, *, keyring: Keyri
     return uri
 
 
+def disable_totp(session: Session, actor: Actor, username: str, reason: str) -> int:
+    """An administrator turns a staff account's TOTP off (a lost or replaced phone, after the
+    person's identity was checked another way); every session of the account ends. Returns the
+    number of sessions ended. The account's holder re-enrols at /me/totp once logged in."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("请用 --reason 说明关闭原因，例如“手机遗失，已电话核实本人身份”；该原因记入审计日志。",
+                           code="reason_required")
+    user = get_user(session, username)
+    if not user.totp_enabled:
+        raise Conflict(f"用户 {user.username} 尚未启用动态验证码，无需关闭。", code="totp_not_enabled")
+    user.totp_secret_enc, user.totp_last_step = None, None
+    user.failed_logins, user.locked_until = 0, None
+    ended = _revoke_sessions(session, user.id)
+    record_event(session, "user.totp_disable", actor=actor,
+                 details={"user_id": user.id, "username": user.username, "self_service": False,
+                          "reason": reason[:500], "sessions_ended": ended})
+    return ended
+
+
 # -- login ----------------------------------------------------------------------------------------
 
 

@@ -101,16 +101,8 @@ def in_values(session: Session, column: Any, values: list[Any]) -> Any:
     return column.in_(values)
 
 
-_GRADE_OF = select(RatingScore.__table__.c.grade).where(RatingScore.__table__.c.subject_id == bindparam("sid"))
-
-
 def _grades(session: Session, subject_ids: list[int]) -> dict[int, str]:
-    """Current rating grades (xinyong.rating), for grade triggers. Single checks read
-    ``grades_for``'s rows with one prepared statement each, on the connection."""
-    if len(subject_ids) <= 50:
-        conn = session.connection()
-        found = {sid: conn.execute(_GRADE_OF, {"sid": sid}).scalar() for sid in subject_ids}
-        return {sid: g for sid, g in found.items() if g is not None}
+    """Current rating grades (xinyong.rating), for grade triggers."""
     return grades_for(session, subject_ids)
 
 
@@ -164,7 +156,8 @@ class Evaluator:
         # values SQLAlchemy would expand the IN list again on every execution.
         t = Record.__table__.c
         codes = sorted(self.by_resource)
-        assert all(_CODE.match(c) for c in codes), codes
+        if not all(_CODE.match(c) for c in codes):  # written into SQL: never anything but a code
+            raise ValueError(f"unexpected resource codes: {codes}")
         self._single = select(*(t[c.key] for c in _ROW_COLUMNS), t.data).where(
             t.subject_id == bindparam("subject_id"), t.resource.in_([literal_column(f"'{c}'") for c in codes]),
             in_force_clause(self.today))
@@ -193,11 +186,10 @@ class Evaluator:
         out: dict[int, list[Any]] = defaultdict(list)
         if not self.by_resource or not subject_ids:
             return out
-        if len(subject_ids) <= 50:  # single checks: one round trip each; the few rows' data cost nothing
+        if len(subject_ids) == 1:  # a single check: one round trip; the few rows' data cost nothing
             # On the connection: plain rows need none of the ORM's per-statement work.
-            conn = session.connection()
-            for sid in subject_ids:
-                out[sid] = list(conn.execute(self._single, {"subject_id": sid}))
+            (sid,) = subject_ids
+            out[sid] = list(session.connection().execute(self._single, {"subject_id": sid}))
             return out
         plain = sorted(set(self.by_resource) - self.needs_data)
         rich = sorted(self.needs_data)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, text, union, union_all
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, text, union, union_all
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -353,10 +353,16 @@ def mark_dirty(session: Session, subject_ids: Iterable[int], reason: str) -> Non
 # --- reading --------------------------------------------------------------------------------------
 
 
+_GRADE_OF = select(RatingScore.__table__.c.grade).where(RatingScore.__table__.c.subject_id == bindparam("sid"))
+
+
 def grades_for(session: Session, subject_ids: list[int]) -> dict[int, str]:
     """Current grade of each subject that has one (for grade-triggered joint measures)."""
     out: dict[int, str] = {}
     ids = sorted(set(subject_ids))
+    if len(ids) == 1:  # a single check: one prepared statement on the connection, no ORM work
+        grade = session.connection().execute(_GRADE_OF, {"sid": ids[0]}).scalar()
+        return {ids[0]: grade} if grade is not None else {}
     for i in range(0, len(ids), 1000):
         out.update(session.execute(select(RatingScore.subject_id, RatingScore.grade)
                                    .where(RatingScore.subject_id.in_(ids[i:i + 1000]))).all())

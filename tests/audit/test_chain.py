@@ -8,6 +8,8 @@ import threading
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
@@ -18,6 +20,7 @@ from xinyong.audit.models import AuditEvent
 from xinyong.audit.service import (
     GENESIS,
     Anchor,
+    canonical_parts,
     compute_hash,
     make_anchor,
     record_event,
@@ -171,6 +174,40 @@ def test_append_only_triggers(db_url):
             s.execute(text(stmt))
         assert "append-only" in str(exc.value)
     assert _verify(db_url).count == 2
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                     max_leaves=8)
+
+
+@given(payload=st.fixed_dictionaries(
+    {"seq": st.integers(1, 10**15), "prev_hash": st.text("0123456789abcdef", min_size=64, max_size=64),
+     "action": st.text(max_size=20), "details": _json, "resources": st.lists(st.text(max_size=8), max_size=3),
+     "subject_id": st.none() | st.integers(1, 10**12), "time": st.text(max_size=32)},
+    optional={"actor_name": st.text(max_size=10), "purpose_text": st.text(max_size=10), "role": st.none()}))
+def test_canonical_parts_rebuild_the_canonical_text(payload):
+    """The database hashes a + prev_hash + b + seq + c (audit_append): that must be, byte for
+    byte, the canonical JSON the chain is verified against, whatever the event holds."""
+    a, b, c = canonical_parts(payload)
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert f"{a}{payload['prev_hash']}{b}{payload['seq']}{c}" == canonical
+
+
+def test_events_with_awkward_text_verify(db_url):
+    """Quotes, backslashes, control characters, CJK and emoji: hashed the same by whichever side
+    computes the hash (the database on PostgreSQL) as by the verifier."""
+    awkward = 'say "是" \\ path\n\t tab \u0001 😀 𠀀 ‘’ end'
+    with session_scope(db_url) as s:
+        record_event(s, "subject.read", actor=CLERK.with_(name=awkward), subject_id=1, resources=["admin_penalty", "甲"],
+                     purpose=Purpose("bidding", "招标投标", awkward), request_id="r-1",
+                     details={"text": awkward, "list": [awkward, 1.5, None, {"深": {"层": [True, False]}}], "empty": {}})
+        record_event(s, "subject.read", actor=None, details=None)
+    r = _verify(db_url)
+    assert r.ok and r.count == 2, r.message
+    with session_scope(db_url) as s:
+        first = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).first()
+        assert first.purpose_text == awkward and first.details["list"][0] == awkward
 
 
 def test_concurrent_writers_keep_one_chain(db_url):

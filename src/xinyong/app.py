@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -11,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xinyong import __version__
 from xinyong.accounts.access import enforce_policy, install_access_control
@@ -40,14 +42,46 @@ from xinyong.workflows.api import router as workflows_api_router
 from xinyong.workflows.pages import router as workflows_pages_router
 
 
+log = logging.getLogger(__name__)
+#: After how many requests a process freezes its heap again (see ``SettleAfterWarmup``).
+WARM_REQUESTS = (300, 3000)
+
+
 def settle_heap() -> None:
-    """Load the long-lived data (the catalogue), then freeze the heap: the collector's full passes
-    stop walking it (on a large process they paused requests for ~100 ms; see bench/feed.py)."""
+    """Load the long-lived data (the catalogues and models), then freeze the heap: the
+    collector's full passes stop walking it (on a large process they paused requests for
+    ~100 ms; see bench/feed.py)."""
+    from xinyong.accounts.purposes import load_purposes
     from xinyong.catalogue import load_catalogue
+    from xinyong.measures.loader import load_measures
+    from xinyong.rating.scorecard import load_model
+    from xinyong.workflows.policy import load_policy
 
     load_catalogue()
+    for loader in (load_measures, load_policy, load_model, load_purposes):
+        try:
+            loader()
+        except Exception as exc:  # noqa: BLE001 - reported again, in Chinese, where it is used
+            log.warning("startup: %s not loaded: %s", loader.__name__, exc)
     gc.collect()
     gc.freeze()
+
+
+class SettleAfterWarmup:
+    """Freeze the heap again after the process's first requests (``WARM_REQUESTS``): what they
+    built to keep (compiled statements, evaluators, templates) then leaves the collector's full
+    passes too, which otherwise walked it for 20-50 ms at a time (0.6-1 ms after)."""
+
+    def __init__(self, app: ASGIApp, at: tuple[int, ...] = WARM_REQUESTS) -> None:
+        self.app, self.at, self.served = app, set(at), 0
+        self.last = max(at, default=0)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if self.served < self.last and scope["type"] == "http":
+            self.served += 1
+            if self.served in self.at:
+                settle_heap()
 
 
 @asynccontextmanager
@@ -72,6 +106,7 @@ def create_app() -> FastAPI:
     from xinyong.ops.web import install_ops  # issue #12: /metrics, /readyz, access log, body limits
 
     install_ops(app)
+    app.add_middleware(SettleAfterWarmup)
     # The public website's pages first: routing tries the routers in order, and these are most
     # of the traffic (no other route's path overlaps theirs: the order changes nothing else).
     app.include_router(portal_pages_router)

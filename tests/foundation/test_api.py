@@ -89,3 +89,38 @@ def test_departments_and_catalogue(client, db_url):
     assert pen["fields"][0]["label"] == "行政相对人名称"
     assert pen["legal_basis"]
     _is_error(client.get("/api/v1/catalogue/no_such_resource"), 404)
+
+
+def test_the_heap_is_frozen_again_after_the_first_requests():
+    """What a server process builds while serving its first requests and keeps (compiled
+    statements, evaluators) leaves the collector's full passes, which paused requests for tens
+    of milliseconds; requests after the last settle point add nothing to the frozen heap."""
+    import asyncio
+    import gc
+
+    from xinyong.app import SettleAfterWarmup
+
+    async def ok(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def noop(message):
+        return None
+
+    def serve(mw):
+        asyncio.run(mw({"type": "http", "method": "GET", "path": "/"}, None, noop))
+
+    mw = SettleAfterWarmup(ok, at=(2,))
+    gc.unfreeze()
+    try:
+        serve(mw)
+        kept = [[i] for i in range(20_000)]  # long-lived objects built by the first requests
+        assert gc.get_freeze_count() < len(kept)
+        serve(mw)  # the settle point
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        serve(mw)
+        assert gc.get_freeze_count() <= frozen and mw.served == 2
+    finally:
+        gc.unfreeze()
+    del kept

@@ -47,6 +47,9 @@ def get_engine(url: str | None = None) -> Engine:
             if u.get_backend_name() == "sqlite":
                 if u.database and u.database != ":memory:":
                     Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                    # As many as the server's worker threads use at once: with the default five,
+                    # every request past five opened a connection (and its pragmas) and closed it.
+                    kwargs.update(pool_size=16, max_overflow=24)
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             else:
                 kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)

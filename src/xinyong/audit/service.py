@@ -99,7 +99,6 @@ def canonical_parts(payload: dict[str, Any]) -> tuple[str, str, str]:
     return a, b, c
 
 
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 # A no-op write takes SQLite's single write lock before we read the head
 # (a plain SELECT would not, and a concurrent append could slip in between).
 _SQLITE_LOCK = text("UPDATE audit_events SET seq = seq WHERE 0 = 1")
@@ -107,14 +106,6 @@ _HEAD = select(AuditEvent.__table__.c.seq, AuditEvent.__table__.c.hash).order_by
     AuditEvent.__table__.c.seq.desc()).limit(1)
 _INSERT = AuditEvent.__table__.insert()
 _COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns)
-
-
-def _lock_chain(conn: Connection) -> None:
-    """Serialise appends until this transaction ends, so each event links to the true head."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_PG_LOCK, {"k": ADVISORY_LOCK_KEY})
-    else:
-        conn.execute(_SQLITE_LOCK)
 
 
 def record_event(session: Session, action: str, *, actor: Actor | None = None,
@@ -141,8 +132,8 @@ def record_event(session: Session, action: str, *, actor: Actor | None = None,
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
     head = None
-    if not pg:
-        _lock_chain(conn)
+    if not pg:  # PostgreSQL links the event in audit_append, under the lock (_append_pg)
+        conn.execute(_SQLITE_LOCK)  # appends serialised until the commit: each links to the true head
         head = conn.execute(_HEAD).first()
     ev = AuditEvent(
         seq=(head.seq + 1) if head else 1,

@@ -210,8 +210,49 @@ def test_events_with_awkward_text_verify(db_url):
         assert first.purpose_text == awkward and first.details["list"][0] == awkward
 
 
+def test_an_event_that_ends_the_unit_of_work_commits_it(db_url):
+    """commit=True: the change and its event are committed together (on PostgreSQL with the
+    append, in one round trip); a rollback after it has nothing left to undo."""
+    from xinyong.departments.models import Department
+
+    with session_scope(db_url) as s:
+        s.add(Department(code="d1", name="甲局", uscc="11440600MB0000001X"))
+        s.flush()
+        record_event(s, "department.create", actor=CLERK, details={"code": "d1"}, commit=True)
+        s.rollback()
+    with session_scope(db_url) as s:
+        assert s.scalar(select(Department.name).where(Department.code == "d1")) == "甲局"
+    r = _verify(db_url)
+    assert r.ok and r.count == 1
+
+
+def test_a_failed_append_with_commit_rolls_back_as_any_database_error(db_url, monkeypatch):
+    """PostgreSQL sends the append and the COMMIT through psycopg's pipeline: a failure there is
+    raised as SQLAlchemy's error (what the web layer maps to 503 or 500), nothing of the unit of
+    work is kept, and the pool's connection serves the next one."""
+    import xinyong.audit.service as svc
+    from sqlalchemy.exc import DBAPIError
+
+    from xinyong.departments.models import Department
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite appends through SQLAlchemy")
+    monkeypatch.setattr(svc, "_PG_APPEND_RAW", svc._PG_APPEND_RAW.replace("%(lock)s", "%(lock)s / 0"))
+    with pytest.raises(DBAPIError), session_scope(db_url) as s:
+        s.add(Department(code="d2", name="乙局", uscc="11440600MB0000002X"))
+        s.flush()
+        record_event(s, "department.create", actor=CLERK, commit=True)
+    monkeypatch.undo()
+    with session_scope(db_url) as s:
+        assert s.scalar(select(Department.id).where(Department.code == "d2")) is None
+        record_event(s, "department.create", actor=CLERK, commit=True)
+    r = _verify(db_url)
+    assert r.ok and r.count == 1
+
+
 def test_concurrent_writers_keep_one_chain(db_url):
-    """Parallel transactions append in a single well-defined order: no fork, no gap."""
+    """Parallel transactions append in a single well-defined order: no fork, no gap; those whose
+    event ends the unit of work (commit=True) interleave with the others."""
     _fill(db_url, 1)
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
@@ -221,7 +262,8 @@ def test_concurrent_writers_keep_one_chain(db_url):
             barrier.wait()
             for i in range(8):
                 with session_scope(db_url) as s:
-                    record_event(s, "subject.read", actor=CLERK.with_(id=k), subject_id=k, details={"i": i})
+                    record_event(s, "subject.read", actor=CLERK.with_(id=k), subject_id=k, details={"i": i},
+                                 commit=(k % 2 == 0 and i != 3))
                     if i == 3:
                         s.rollback()  # an abandoned transaction must not leave a hole
         except BaseException as exc:  # noqa: BLE001

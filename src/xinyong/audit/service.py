@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.models import AuditEvent
@@ -111,7 +112,7 @@ _COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns)
 def record_event(session: Session, action: str, *, actor: Actor | None = None,
                  subject_id: int | None = None, resources: Iterable[str] = (),
                  purpose: Purpose | None = None, request_id: str | None = None,
-                 details: dict[str, Any] | None = None) -> AuditEvent:
+                 details: dict[str, Any] | None = None, commit: bool = False) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the change).
 
     ``actor`` supplies who (kind, id, name, role, department), the purpose and the request id
@@ -120,6 +121,11 @@ def record_event(session: Session, action: str, *, actor: Actor | None = None,
 
     Appends are serialised until the transaction ends (PostgreSQL advisory lock, SQLite write
     lock): in a long transaction, record the event last, just before the commit.
+
+    ``commit=True``: the event ends the unit of work, and the transaction is committed with it;
+    nothing may be written after it. On PostgreSQL the COMMIT then travels with the append, so
+    other appends wait one round trip for the lock, not until the application commits (under
+    load, its threads queue for Python's interpreter lock between any two statements).
     """
     if not _ACTION.match(action or "") or len(action) > 64:
         raise InvalidInput(f"审计动作名称不合法：{action}", code="invalid_audit_action")
@@ -153,32 +159,60 @@ def record_event(session: Session, action: str, *, actor: Actor | None = None,
         prev_hash=head.hash if head else GENESIS,
     )
     if pg:
-        _append_pg(conn, ev)
-        return ev
-    ev.hash = compute_hash(ev)
-    # A plain INSERT: the row is append-only and keyed by us (seq), so the unit of work has
-    # nothing to track, and its flush cost more than the rest of the append.
-    conn.execute(_INSERT, [{k: getattr(ev, k) for k in _COLUMNS}])
+        _append_pg(conn, ev, commit)
+    else:
+        ev.hash = compute_hash(ev)
+        # A plain INSERT: the row is append-only and keyed by us (seq), so the unit of work has
+        # nothing to track, and its flush cost more than the rest of the append.
+        conn.execute(_INSERT, [{k: getattr(ev, k) for k in _COLUMNS}])
+    if commit:
+        session.commit()  # after _append_pg's COMMIT, only the session's bookkeeping
     return ev
 
 
-_PG_APPEND = text(
-    "SELECT new_seq, new_prev_hash, new_hash FROM audit_append(:lock, :genesis, :a, :b, :c, :time, :actor_kind, "
-    ":actor_id, :actor_name, :role, :department, :action, :subject_id, CAST(:resources AS json), :purpose_code, "
-    ":purpose_text, :request_id, CAST(:details AS json))")
+_APPEND_ARGS = ("lock, genesis, a, b, c, utf8, time, actor_kind, actor_id, actor_name, role, department, action, "
+                "subject_id, resources, purpose_code, purpose_text, request_id, details").split(", ")
 
 
-def _append_pg(conn: Connection, ev: AuditEvent) -> None:
-    """Lock, read the head and insert in one call (migration 0016): other appends wait for one
-    round trip and the commit, not for three. The hash the database computed is checked here."""
+def _append_sql(param: str) -> str:
+    args = (f"CAST({param.format(k)} AS json)" if k in ("resources", "details") else param.format(k)
+            for k in _APPEND_ARGS)
+    return f"SELECT new_seq, new_prev_hash, new_hash FROM audit_append({', '.join(args)})"
+
+
+_PG_APPEND = text(_append_sql(":{}"))  # through SQLAlchemy
+_PG_APPEND_RAW = _append_sql("%({})s")  # psycopg's own style, for its pipeline
+
+
+def _append_pg(conn: Connection, ev: AuditEvent, commit: bool) -> None:
+    """Lock, read the head and insert in one call (migration 0016), with the COMMIT when the
+    unit of work ends here (``commit``): psycopg's pipeline sends both and reads both answers in
+    one round trip. The function refuses text it would hash differently from the verifier."""
     a, b, c = canonical_parts(event_payload(ev))
     params = {k: getattr(ev, k) for k in _COLUMNS if k not in ("seq", "prev_hash", "hash")}
-    params.update(lock=ADVISORY_LOCK_KEY, genesis=GENESIS, a=a, b=b, c=c,
+    params.update(lock=ADVISORY_LOCK_KEY, genesis=GENESIS, a=a, b=b, c=c, utf8=f"{a}{b}{c}".encode(),
                   resources=json.dumps(ev.resources, ensure_ascii=False),
                   details=None if ev.details is None else json.dumps(ev.details, ensure_ascii=False))
-    ev.seq, ev.prev_hash, ev.hash = conn.execute(_PG_APPEND, params).one()
+    if not commit:
+        row = conn.execute(_PG_APPEND, params).one()
+    else:
+        import psycopg
+
+        raw = conn.connection.driver_connection
+        try:
+            with raw.pipeline():
+                cur = raw.execute(_PG_APPEND_RAW, params)
+                raw.commit()
+            row = cur.fetchone()
+        except psycopg.Error as exc:  # as SQLAlchemy would raise it (a lost server: 503, pool renewed)
+            lost = conn.dialect.is_disconnect(exc, raw, None)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(_PG_APPEND_RAW, params, exc, psycopg.Error, hide_parameters=True,
+                                      connection_invalidated=lost, dialect=conn.dialect) from exc
+    ev.seq, ev.prev_hash, ev.hash = row
     expected = hashlib.sha256(f"{a}{ev.prev_hash}{b}{ev.seq}{c}".encode()).hexdigest()
-    if ev.hash != expected:  # e.g. a database whose encoding is not UTF-8: refuse, roll back
+    if ev.hash != expected:  # the function compared the bytes first: this would be a bug here
         raise RuntimeError(f"audit_append hashed event {ev.seq} differently from the application")
 
 

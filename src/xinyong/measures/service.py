@@ -387,7 +387,8 @@ def _subject_code(s: Subject | SubjectBrief) -> str | None:
 def check_subject(session: Session, actor: Actor, subject: str, scenario: str, department: str | None = None,
                   *, today: date | None = None) -> dict[str, Any]:
     """Check one subject (any identifier) in a scenario for the asking department: the measures
-    that apply, each with its triggers, basis and strength; stored (check id) and audited."""
+    that apply, each with its triggers, basis and strength; stored (check id), audited and
+    committed (the audit event ends the unit of work)."""
     today = clock.today(today)
     mc = load_measures()
     value = lookup_value(subject)
@@ -415,9 +416,11 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     answer = redact_for(actor, check_to_dict(session, check, mc=mc, subject=subj, department=dept, outcome=outcome,
                                              items=items))
     resources = sorted({t["resource"] for a in outcome.applied for t in a.triggers if "resource" in t})
+    # The event ends the check's unit of work: committed with it (on PostgreSQL in the same round
+    # trip, so the chain's lock is not held while this thread waits its turn to run again).
     record_event(session, CHECK_ACTION, actor=actor.with_(purpose=_purpose(sc)), subject_id=subj.id,
                  resources=resources, details={"check_id": check.id, "scenario": sc.code, "department": dept.code,
-                                               "measures": [a.measure.code for a in outcome.applied]})
+                                               "measures": [a.measure.code for a in outcome.applied]}, commit=True)
     return answer
 
 

@@ -10,7 +10,10 @@ behind them: at 8 concurrent checks most backends sat in the advisory-lock queue
 ``audit_append`` does all three on the server in one call: it takes the same lock, reads the head
 with a fresh snapshot (a VOLATILE function's statements each take one, so a head committed while
 it waited is seen), and inserts the event with its hash computed from the canonical JSON the
-application split around ``prev_hash`` and ``seq`` (the application checks the hash it gets back).
+application split around ``prev_hash`` and ``seq``. It refuses text whose UTF-8 bytes differ from
+the application's (a database not in UTF-8), so a hash the verifier would not reproduce is never
+stored. A caller whose unit of work ends with the event sends the COMMIT with the call: the lock
+is then held for one round trip, not until the application gets round to committing.
 SQLite keeps the application-side append (it serialises writers by its own lock).
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ def upgrade() -> None:
         return
     op.execute("""
         CREATE FUNCTION audit_append(
-            p_lock bigint, p_genesis text, p_before_prev text, p_before_seq text, p_after_seq text,
+            p_lock bigint, p_genesis text, p_before_prev text, p_before_seq text, p_after_seq text, p_utf8 bytea,
             p_time timestamptz, p_actor_kind varchar, p_actor_id varchar, p_actor_name varchar, p_role varchar,
             p_department varchar, p_action varchar, p_subject_id bigint, p_resources json,
             p_purpose_code varchar, p_purpose_text varchar, p_request_id varchar, p_details json)
@@ -38,6 +41,9 @@ def upgrade() -> None:
             head_seq bigint;
             head_hash varchar;
         BEGIN
+            IF convert_to(p_before_prev || p_before_seq || p_after_seq, 'UTF8') <> p_utf8 THEN
+                RAISE EXCEPTION 'audit_append: the event text is not the application''s UTF-8';
+            END IF;
             PERFORM pg_advisory_xact_lock(p_lock);
             SELECT a.seq, a.hash INTO head_seq, head_hash FROM audit_events a ORDER BY a.seq DESC LIMIT 1;
             head_seq := coalesce(head_seq, 0) + 1;
@@ -58,5 +64,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP FUNCTION IF EXISTS audit_append(bigint, text, text, text, text, timestamptz, varchar, varchar, "
-               "varchar, varchar, varchar, varchar, bigint, json, varchar, varchar, varchar, json)")
+    op.execute("DROP FUNCTION IF EXISTS audit_append(bigint, text, text, text, text, bytea, timestamptz, varchar, "
+               "varchar, varchar, varchar, varchar, varchar, bigint, json, varchar, varchar, varchar, json)")

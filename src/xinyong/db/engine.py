@@ -120,6 +120,7 @@ def take_write_turn(session: Session, timeout: float = 30.0) -> None:
     ``timeout`` seconds without a turn, the write goes ahead and meets it too."""
     if session.info.get(_TURN) or session.get_bind().dialect.name != "sqlite":
         return
+    session.connection()  # a transaction whose end gives the turn back, even if nothing is written
     if _write_turn.acquire(timeout=timeout):
         session.info[_TURN] = True
 

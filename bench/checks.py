@@ -332,6 +332,10 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
                     elif k >= WARM:
                         with lock:
                             times.append(ms)
+            except BaseException as exc:  # noqa: BLE001 - reported with the server's log below
+                with lock:
+                    errors.append(f"client {seed}: {exc!r}")
+                warmed.abort()  # the others stop waiting at the barrier
             finally:
                 conn.close()
 
@@ -340,12 +344,12 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             t.start()
         for t in threads:
             t.join()
+        if errors or not mark:
+            raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
+                               + log_path.read_text(errors="replace")[-3000:])
         wall = time.perf_counter() - mark["t"]
         server_cpu, client_cpu = _tree_cpu_s(proc.pid) - mark["server"], time.process_time() - mark["client"]
         requests = len(times)
-        if errors:
-            raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
-                               + log_path.read_text(errors="replace")[-3000:])
         # CPU per timed request, server side (uvicorn and its workers) and client side (this
         # process's 8 threads, on the same cores): less noisy than latency on a shared machine,
         # and what bounds latency when the cores are saturated.

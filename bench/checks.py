@@ -44,6 +44,26 @@ subject, grade and triggering records read in one statement, every check stateme
 statement on the connection (no ORM objects), SQLite writers queued in-process instead of in
 SQLite's sleeping busy handler (the 100–1000 ms tails), the measures router tried before the other
 API routers, the answer serialised once. The budget is still missed by ~10–20 ms at p99.
+
+Measured 2026-12-06. With httpx the clients cost 0.88 ms of CPU a request, with http.client 0.31
+(same server, 100,000 records). At 8 checks in flight on PostgreSQL, sampling pg_stat_activity
+found most backends waiting on the audit chain's advisory lock: the holder took three more round
+trips, and the interpreter's turn between them, before its COMMIT. Now one call (audit_append)
+locks, reads the head and inserts, and the COMMIT travels with it; the heap is frozen again after
+the first requests. 500,000 records, alternating runs, medians, before → after: the single-call
+append (three runs each): PostgreSQL HTTP p50 20.9 → 15.3 ms, p99 34.7 → 33.7 ms, 365 → 475
+checks/s (SQLite, whose appends are unchanged: p99 25.9 → 25.2 ms); then the COMMIT in the same
+round trip (four runs each): PostgreSQL p50 13.5 → 12.5 ms, p99 26.8 → 25.6 ms, 525 → 569/s. Runs
+vary ±20% with the machine: the server's CPU a check moved between 1.7 and 3.7 ms for the same
+code within an hour, so compare runs of one hour only.
+The issue's size, 10,000,000 records, 2,000,000 subjects, 3 rounds each (p99 by round):
+
+- code before the COMMIT change (c46f976), a slower hour (server CPU 2.1–2.5 ms a check):
+  SQLite HTTP p50 17.3, p99 31.8 ms (28.5, 33.8, 31.8) OVER; PostgreSQL p50 16.3, p99 34.5 ms
+  (32.8, 34.5, 35.4) OVER; in-process p99 2.7 / 4.9 ms; batch of 100,000 12.7 / 13.4 s.
+- final code (4bf92be; server CPU 1.7–2.1 ms a check): SQLite HTTP p50 12.7, p99 23.1 ms (24.3,
+  22.4, 23.1), 592 checks/s, within; PostgreSQL p50 13.9, p99 30.3 ms (30.6, 27.9, 30.3), 510/s,
+  OVER by 0.3 ms; in-process p99 1.7 / 3.7 ms; batch of 100,000 11.9 / 14.9 s, within.
 """
 
 from __future__ import annotations

@@ -50,3 +50,22 @@ def fresh_database(db: str, prefix: str, **env: str) -> Iterator[tuple[str, Path
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def settle_database(url: str) -> None:
+    """After a bulk load, what a database in service has had time to do: statistics, the
+    visibility map and hint bits (index-only reads depend on them; PostgreSQL's autovacuum would
+    otherwise vacuum the new rows during the timed part), the WAL checkpointed. Not timed."""
+    from sqlalchemy import create_engine, text
+
+    from xinyong.db.engine import normalize_url
+
+    eng = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("VACUUM ANALYZE"))
+            conn.execute(text("CHECKPOINT"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    eng.dispose()

@@ -84,7 +84,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
+from _fresh import fresh_database, settle_database  # bench/_fresh.py: shared by the benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -174,26 +174,7 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
                     {"lo": lo, "ns": n_subjects, "res": weighted, "nr": len(weighted), "depts": dept_ids,
                      "nd": len(dept_ids), "a": start + 1, "b": min(n_records, start + step)})
                 print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
-    _settle(url)
-
-
-def _settle(url: str) -> None:
-    """After the bulk load, what a database in service has had time to do: statistics, the
-    visibility map and hint bits set (PostgreSQL's autovacuum otherwise vacuums the new rows
-    during the timed checks), the WAL checkpointed. Not timed."""
-    from sqlalchemy import create_engine, text
-
-    from xinyong.db.engine import normalize_url
-
-    eng = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("VACUUM ANALYZE"))
-            conn.execute(text("CHECKPOINT"))
-        else:
-            conn.execute(text("ANALYZE"))
-            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    eng.dispose()
+    settle_database(url)
 
 
 def _load_sqlite(url: str, n_subjects: int, n_records: int) -> None:
@@ -240,7 +221,7 @@ def _load_sqlite(url: str, n_subjects: int, n_records: int) -> None:
                                  "res": json.dumps(weighted), "nr": len(weighted), "depts": json.dumps(dept_ids),
                                  "nd": len(dept_ids)})
                 print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
-    _settle(url)
+    settle_database(url)
 
 
 def _pct(times: list[float], q: float) -> float:

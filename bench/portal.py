@@ -137,7 +137,7 @@ def top_up(url: str, target: int) -> int:
 
 
 def build(url: str, var_dir: Path, n_subjects: int, n_records: int, seed: int) -> dict:
-    from sqlalchemy import func, select, text
+    from sqlalchemy import func, select
 
     from xinyong.db.engine import get_engine, session_scope
     from xinyong.db.migrate import upgrade
@@ -146,6 +146,8 @@ def build(url: str, var_dir: Path, n_subjects: int, n_records: int, seed: int) -
     from xinyong.intake.service import ingest_city
     from xinyong.subjects.models import Subject
     from xinyong.synthetic.load import load_city
+
+    from _fresh import settle_database  # bench/_fresh.py, beside this script
 
     _set_env(var_dir, url)
     city = city_dir(n_subjects, seed)
@@ -160,13 +162,7 @@ def build(url: str, var_dir: Path, n_subjects: int, n_records: int, seed: int) -
     ingest_city(get_engine(url), city)
     t_intake = time.perf_counter() - started - t_subjects
     total = top_up(url, n_records)
-    engine = get_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    settle_database(url)
     with session_scope(url) as s:
         n_sub = s.scalar(select(func.count()).select_from(Subject))
         n_rec = s.scalar(select(func.count()).select_from(Record))

@@ -65,7 +65,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _fresh import fresh_database  # bench/_fresh.py: one fresh database per run
+from _fresh import fresh_database, settle_database  # bench/_fresh.py: shared by the benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -110,11 +110,9 @@ def _load_pg(url: str, n_subjects: int, n_records: int) -> None:
                 {"lo": lo, "ns": n_subjects, "res": MIX, "nr": len(MIX), "a": start + 1,
                  "b": min(n_records, start + step)})
             print(f"  records {min(n_records, start + step):,}", file=sys.stderr, flush=True)
-    # As autovacuum would have done after so many inserts (PostgreSQL ≥ 13): statistics, and the
-    # visibility map that index-only reads depend on (the 1% change later clears it again for
-    # the pages it touches, as real changes do).
-    with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
+    # As autovacuum would have done after so many inserts (PostgreSQL ≥ 13); the 1% change later
+    # clears the visibility map again for the pages it touches, as real changes do.
+    settle_database(url)
 
 
 def _load_sqlite(url: str, n_subjects: int, n_records: int) -> None:

@@ -86,3 +86,42 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await _refuse(send)
+
+
+#: Requests one keep-alive connection carries before the server closes it (as nginx's
+#: ``keepalive_requests`` does); the client then opens a new one.
+REQUESTS_PER_CONNECTION = 100
+
+
+class ConnectionRecycleMiddleware:
+    """Answer a connection's ``REQUESTS_PER_CONNECTION``-th request with ``Connection: close``.
+
+    With several worker processes a connection stays with the worker that accepted it: 8 busy
+    keep-alive clients once sat 6 on one worker and 2 on the other for a whole run (p50 25 ms
+    against 15). A new connection goes to the worker that accepts it first, the less busy one,
+    so closing connections now and then spreads the load again within seconds."""
+
+    def __init__(self, app: ASGIApp, limit: int = REQUESTS_PER_CONNECTION) -> None:
+        self.app, self.limit = app, limit
+        self.served: dict[tuple, int] = {}  # client address (one per connection) → requests so far
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client") if scope["type"] == "http" else None
+        if not client:
+            await self.app(scope, receive, send)
+            return
+        key = tuple(client)
+        n = self.served.pop(key, 0) + 1
+        if n < self.limit:
+            if len(self.served) >= 10_000:  # connections closed by their clients leave entries
+                self.served.clear()
+            self.served[key] = n
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)

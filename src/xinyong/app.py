@@ -28,8 +28,8 @@ from xinyong.intake.api import router as intake_router
 from xinyong.measures.api import router as measures_api_router
 from xinyong.measures.pages import router as measures_pages_router
 from xinyong.notifications.api import router as inbox_api_router
-from xinyong.notifications.pages import router as inbox_pages_router
 from xinyong.ops.limits import ConnectionRecycleMiddleware
+from xinyong.notifications.pages import router as inbox_pages_router
 from xinyong.portal.api import router as portal_api_router
 from xinyong.portal.console import router as portal_console_router
 from xinyong.portal.me import router as portal_me_router

@@ -28,7 +28,6 @@ from xinyong.intake.api import router as intake_router
 from xinyong.measures.api import router as measures_api_router
 from xinyong.measures.pages import router as measures_pages_router
 from xinyong.notifications.api import router as inbox_api_router
-from xinyong.ops.limits import ConnectionRecycleMiddleware
 from xinyong.notifications.pages import router as inbox_pages_router
 from xinyong.portal.api import router as portal_api_router
 from xinyong.portal.console import router as portal_console_router
@@ -108,7 +107,6 @@ def create_app() -> FastAPI:
 
     install_ops(app)
     app.add_middleware(SettleAfterWarmup)
-    app.add_middleware(ConnectionRecycleMiddleware)
     # The public website's pages first: routing tries the routers in order, and these are most
     # of the traffic (no other route's path overlaps theirs: the order changes nothing else).
     app.include_router(portal_pages_router)

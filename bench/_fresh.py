@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -40,8 +42,10 @@ def fresh_database(db: str, prefix: str, **env: str) -> Iterator[tuple[str, Path
     from xinyong.config import reset_settings
 
     reset_settings()
+    ok = False
     try:
         yield url, tmp
+        ok = True
     finally:
         from xinyong.db.engine import dispose_all
 
@@ -50,6 +54,10 @@ def fresh_database(db: str, prefix: str, **env: str) -> Iterator[tuple[str, Path
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+        if ok:  # a 10-million-record SQLite file is 6 GB: not left behind after every run
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"(the run's files, server log included, are kept in {tmp})", file=sys.stderr)
 
 
 def settle_database(url: str) -> None:

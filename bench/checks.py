@@ -64,6 +64,18 @@ The issue's size, 10,000,000 records, 2,000,000 subjects, 3 rounds each (p99 by 
 - final code (4bf92be; server CPU 1.7–2.1 ms a check): SQLite HTTP p50 12.7, p99 23.1 ms (24.3,
   22.4, 23.1), 592 checks/s, within; PostgreSQL p50 13.9, p99 30.3 ms (30.6, 27.9, 30.3), 510/s,
   OVER by 0.3 ms; in-process p99 1.7 / 3.7 ms; batch of 100,000 11.9 / 14.9 s, within.
+
+Measured 2026-12-06 (later), 500,000 records, with the CPU of PostgreSQL's processes and of
+the whole machine now reported: at 2 workers and 344–480 checks/s the cores were ~70% busy
+(server 2.2–2.8 ms, database 0.6–0.8, client 0.25 ms a check) while p50 was 15–22 ms: with 8
+keep-alive connections spread unevenly over 2 processes, one interpreter (one GIL) served most
+of them. Worker count, two runs of two rounds each, HTTP p99: 2 workers 33.4, 31.7 ms; 3
+workers 23.3, 32.3; 4 workers 22.4, 29.6 (641–667 checks/s, the cores then saturated). The
+PostgreSQL default is now 2 workers per core, as deploy/xinyong.env.example recommends for
+production (XINYONG_WORKERS=4 on 2 cores). Tried and not kept: sending the check's INSERTs with
+the audit event and COMMIT in one round trip (the check id drawn in the read): 6 → 4 round trips,
+in-process p50 2.99 → 2.67 ms, but HTTP p99 at 4 workers 24.5 → 28.9 ms (medians of three
+alternating runs each; within the noise, no gain shown).
 """
 
 from __future__ import annotations
@@ -255,26 +267,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) of a process and its live descendants, from /proc: what the
-    uvicorn parent and its workers have spent (0.0 where /proc is not available)."""
+def _cpu_s(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) from /proc (zeros where it is not available): ``server``, a
+    process and its live descendants (the uvicorn parent and its workers); ``db``, the local
+    PostgreSQL server's processes (its backends do the queries' work); ``machine``, every core's
+    busy time, whoever spent it (the rest is other load on a shared machine)."""
     children: dict[int, list[int]] = {}
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     cpu: dict[int, float] = {}
+    db = machine = 0.0
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            name, rest = (entry / "stat").read_text().rsplit(")", 1)
         except OSError:
             continue
+        fields = rest.split()
         pid, ppid = int(entry.name), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        if name.endswith("(postgres"):
+            db += cpu[pid]
+    try:  # user nice system idle iowait irq softirq steal …: busy = all but idle and iowait
+        times = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        machine = (sum(times) - times[3] - times[4]) / ticks
+    except OSError:
+        pass
     total, todo = 0.0, [root]
     while todo:
         pid = todo.pop()
         total += cpu.get(pid, 0.0)
         todo.extend(children.get(pid, ()))
-    return total
+    return {"server": total, "db": db, "machine": machine}
 
 
 def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers: int) -> dict:
@@ -304,7 +327,7 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
         mark: dict[str, float] = {}
 
         def start_clock() -> None:  # run once, when every client has finished its warm-up
-            mark.update(server=_tree_cpu_s(proc.pid), client=time.process_time(), t=time.perf_counter(),
+            mark.update(cpu=_cpu_s(proc.pid), client=time.process_time(), t=time.perf_counter(),
                         load=os.getloadavg()[0])
 
         warmed = threading.Barrier(concurrency, action=start_clock)
@@ -349,15 +372,23 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
                                + log_path.read_text(errors="replace")[-3000:])
         wall = time.perf_counter() - mark["t"]
-        server_cpu, client_cpu = _tree_cpu_s(proc.pid) - mark["server"], time.process_time() - mark["client"]
+        cpu = _cpu_s(proc.pid)
+        cpu = {k: v - mark["cpu"][k] for k, v in cpu.items()}
+        client_cpu = time.process_time() - mark["client"]
         requests = len(times)
-        # CPU per timed request, server side (uvicorn and its workers) and client side (this
-        # process's 8 threads, on the same cores): less noisy than latency on a shared machine,
-        # and what bounds latency when the cores are saturated.
+        # CPU per timed request, server side (uvicorn and its workers), database server side
+        # (PostgreSQL's processes; SQLite's work is the server's), client side (this process's
+        # 8 threads, on the same cores) and everyone else's: less noisy than latency on a shared
+        # machine, and what bounds latency when the cores are saturated.
+        other = cpu["machine"] - cpu["server"] - cpu["db"] - client_cpu
+
+        def per(seconds: float) -> float:
+            return round(seconds * 1000 / requests, 2)
+
         return {**_stats(times), "concurrency": concurrency, "workers": workers,
                 "throughput_per_s": round(len(times) / wall, 1),
-                "server_cpu_ms_per_request": round(server_cpu * 1000 / requests, 2),
-                "client_cpu_ms_per_request": round(client_cpu * 1000 / requests, 2),
+                "server_cpu_ms_per_request": per(cpu["server"]), "db_cpu_ms_per_request": per(cpu["db"]),
+                "client_cpu_ms_per_request": per(client_cpu), "other_cpu_ms_per_request": per(max(other, 0.0)),
                 "loadavg_1m_before": round(mark["load"], 2), "loadavg_1m_after": round(os.getloadavg()[0], 2)}
     finally:
         log.close()
@@ -452,7 +483,8 @@ def main() -> None:
                     help="rounds of the in-process and HTTP checks; the figures are their medians")
     ap.add_argument("--batch", type=int, default=100_000, help="subjects in the batch check")
     ap.add_argument("--http-workers", type=int, default=None,
-                    help="uvicorn worker processes (default: 1 on SQLite, whose writes serialise anyway; 2 on PostgreSQL)")
+                    help="uvicorn worker processes (default: 1 on SQLite, whose writes serialise anyway; on "
+                         "PostgreSQL 2 per CPU core, as deploy/xinyong.env.example recommends)")
     ap.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -460,7 +492,8 @@ def main() -> None:
     subjects = args.subjects or max(120_000, args.records // 5)
     batch = min(args.batch, subjects)
     results = [run(db, args.records, subjects, args.checks, args.http, batch,
-                   args.http_workers or (1 if db == "sqlite" else 2), args.rounds) for db in dbs]
+                   args.http_workers or (1 if db == "sqlite" else 2 * (os.cpu_count() or 1)), args.rounds)
+               for db in dbs]
     if args.json:
         print(json.dumps({"budgets": BUDGETS, "runs": results}, ensure_ascii=False))
         return
@@ -478,7 +511,8 @@ def main() -> None:
         print(f"  HTTP check, {h['concurrency']} clients, {h['workers']} workers: p50 {h['p50_ms']} ms, "
               f"p99 {h['p99_ms']} ms ({'within' if ok['http_p99'] else 'OVER'} {BUDGETS['http_p99_ms']} ms), "
               f"{h['throughput_per_s']}/s; CPU per request: server {h['server_cpu_ms_per_request']} ms, "
-              f"client {h['client_cpu_ms_per_request']} ms; load average {h['loadavg_1m_before']} → "
+              f"database {h['db_cpu_ms_per_request']} ms, client {h['client_cpu_ms_per_request']} ms, "
+              f"others {h['other_cpu_ms_per_request']} ms; load average {h['loadavg_1m_before']} → "
               f"{h['loadavg_1m_after']}")
         verdict = {True: "within", False: "OVER", None: "n/a (smaller batch)"}[ok["batch_100k"]]
         print(f"  batch of {b['subjects']:,}: {b['wall_s']} s ({verdict} {BUDGETS['batch_100k_s']} s), "

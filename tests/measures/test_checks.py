@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from xinyong.accounts.actor import Actor
 from xinyong.db.engine import session_scope
@@ -154,11 +154,45 @@ def test_checks_are_stored_and_audited(city):
         c = s.get(MeasureCheck, r["check_id"])
         assert c.subject_id == city.subjects["debtor"] and c.scenario == "bidding"
         assert c.feedback_due == date(2026, 11, 16)
-        items = s.scalars(select(MeasureCheckItem.measure).where(MeasureCheckItem.check_id == c.id)).all()
-        assert set(items) == codes(r)
+        assert (c.measures_total, c.punishments, c.summary) == (len(r["measures"]), r["punishments"], r["summary"])
+        items = s.scalars(select(MeasureCheckItem).where(MeasureCheckItem.check_id == c.id)).all()
+        assert {i.measure for i in items} == codes(r) and codes(r)
+        # As answered: on PostgreSQL the rows travel with the audit event and the COMMIT.
+        answered = {m["code"]: m for m in r["measures"]}
+        for i in items:
+            assert (i.kind, i.strength, i.triggers) == (answered[i.measure]["kind"], answered[i.measure]["strength"],
+                                                        answered[i.measure]["triggers"])
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "measures_check.read")).all()[-1]
         assert ev.subject_id == city.subjects["debtor"] and ev.details["check_id"] == c.id
         assert ev.purpose_code == "bidding" and "联合奖惩核查" in (ev.purpose_text or "")
+
+
+def test_a_check_whose_audit_event_fails_keeps_nothing(city, monkeypatch):
+    """The check, its measures and its audit event commit together or not at all; the next
+    check is stored as usual and the chain verifies."""
+    from sqlalchemy.exc import DBAPIError
+
+    import xinyong.audit.service as audit
+    from xinyong.audit.service import verify_chain
+    from xinyong.measures.models import MeasureCheck, MeasureCheckItem
+
+    with session_scope(city.url) as s:
+        before = (s.scalar(select(func.count()).select_from(MeasureCheck)),
+                  s.scalar(select(func.count()).select_from(MeasureCheckItem)))
+    if city.url.startswith("postgresql"):
+        monkeypatch.setattr(audit, "_PG_APPEND_RAW", audit._PG_APPEND_RAW.replace("%(lock)s", "%(lock)s / 0"))
+    else:
+        monkeypatch.setattr(audit, "_SQLITE_LOCK", audit.text("UPDATE audit_events SET seq = seq WHERE no_such = 1"))
+    with pytest.raises(DBAPIError):
+        check(city, "debtor", "bidding", dept="development_reform")
+    monkeypatch.undo()
+    with session_scope(city.url) as s:
+        assert (s.scalar(select(func.count()).select_from(MeasureCheck)),
+                s.scalar(select(func.count()).select_from(MeasureCheckItem))) == before
+    r = check(city, "debtor", "bidding", dept="development_reform")
+    with session_scope(city.url) as s:
+        assert s.get(MeasureCheck, r["check_id"]) is not None
+        assert verify_chain(s).ok
 
 
 def test_errors_are_4xx_with_chinese_messages(city):

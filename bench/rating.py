@@ -26,6 +26,19 @@ on SQLite): the 1% change below touches 10% of the subjects, whose records lie o
 page, so reading them through the subject index one subject at a time cost a random page visit
 per record.
 
+Measured 2026-12-06 (PostgreSQL incremental: the index-summed and the row-read dimensions in
+one pass over the targets' rows; the changed subjects' factors and scores deleted through their
+key, where ``IN (SELECT …)`` had PostgreSQL scan all 3,000,000 factors). 10,000,000 records:
+- The incremental run alone on a kept database (full run done, 1% changed, each run rolled
+  back), alternating with the code before: 5.53–5.68 s → 4.67–5.15 s (median 5.62 → 4.75;
+  reading the records 2.7–2.8 → 2.3–2.4 s, writing 1.2 → 0.6–0.9 s).
+- This script (the incremental run just after the change, its pages not yet read since):
+  full 41.3 s (met), rerun 20.1 s, incremental 9.45 s (MISS: reading 5.2 s, comparing 1.1,
+  writing 1.7), peak RSS 99 MB. The first reader after a change pays for the changed rows'
+  hint bits and reads nearly every page of the table (the targets' records lie on almost all
+  of them); the budget is missed until that changes (e.g. scores kept per record, not per
+  subject). SQLite, 1,000,000 records, unchanged: incremental 0.39–0.40 s (before 0.41–0.42).
+
 Measured 2026-12-02 (index-only dimensions, migration 0015), ``--subjects 1000000 --records
 10000000``, quiet machine (load average 0.1–1.1):
 - This script, PostgreSQL: full 42.3 s (met), rerun 23.5 s, incremental 8.5 s (MISS; of it

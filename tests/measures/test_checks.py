@@ -157,7 +157,7 @@ def test_checks_are_stored_and_audited(city):
         assert (c.measures_total, c.punishments, c.summary) == (len(r["measures"]), r["punishments"], r["summary"])
         items = s.scalars(select(MeasureCheckItem).where(MeasureCheckItem.check_id == c.id)).all()
         assert {i.measure for i in items} == codes(r) and codes(r)
-        # As answered: on PostgreSQL the rows travel with the audit event and the COMMIT.
+        # Stored as answered: what the department is told is what its feedback will be about.
         answered = {m["code"]: m for m in r["measures"]}
         for i in items:
             assert (i.kind, i.strength, i.triggers) == (answered[i.measure]["kind"], answered[i.measure]["strength"],

@@ -75,7 +75,11 @@ def test_incremental_rescores_only_changed_subjects(session):
     clean = subjects["clean"]
     record(session, clean, "admin_penalty", date(2026, 6, 1), severity="serious")
     session.commit()
+    held = service.current_score(session, clean.id)
+    assert held.score == 750
     res = service.run_scoring(session, as_of=AS_OF)
+    # In the same transaction the session answers with the new score, not the one it held.
+    assert (service.current_score(session, clean.id).score, service.explain(session, clean.id)["score"]) == (650, 650)
     session.commit()
     assert res.mode == "incremental" and res.subjects_changed == 1
     assert res.subjects_scored == 1

@@ -221,7 +221,8 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                     session.execute(stmt)
             else:
                 # Summed dimensions the subject index holds everything for: straight from the
-                # index. The rest (data fields, latest records): their rows, read once.
+                # index (SQLite; PostgreSQL below). The rest (data fields, latest records):
+                # their rows, read once.
                 from_index = [d for d in together if d.aggregate == "sum" and not E.reads_data(d)]
                 rows = [d for d in together if d not in from_index]
                 item_cols = ["subject_id", "dimension", "item_id", "item_date", "points"]
@@ -332,7 +333,10 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                        literal(model.version), literal(as_of), literal(now)).select_from(
                     E.tmp_scores.join(E.tmp_changed, E.tmp_changed.c.subject_id == s.subject_id)
                     .outerjoin(previous, prev.subject_id == s.subject_id))))
-            # Core deletes: nothing of these tables is in the session to synchronise.
+            # Core deletes (the ORM's would fetch every deleted key back to update the session);
+            # scores or factors the session holds are let go instead, to be read again.
+            for obj in [o for o in session.identity_map.values() if isinstance(o, (RatingScore, RatingFactor))]:
+                session.expunge(obj)
             session.execute(delete(RatingFactor.__table__).where(changed_only(RatingFactor.__table__.c.subject_id)))
             session.execute(insert(RatingFactor).from_select(
                 ["subject_id", "dimension", "points"],

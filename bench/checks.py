@@ -490,7 +490,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100_000, help="subjects in the batch check")
     ap.add_argument("--http-workers", type=int, default=None,
                     help="uvicorn worker processes (default: 1 on SQLite, whose writes serialise anyway; on "
-                         "PostgreSQL 2 per CPU core, as deploy/xinyong.env.example recommends)")
+                         "PostgreSQL 2 per CPU core, as deploy/xinyong.env.example configures for 2 cores)")
     ap.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -35,6 +35,21 @@ of two runs, 800 requests of each kind:
     SQLite     74 / 225 (miss)  55 / 191 (miss)  45 / 198 (miss)
     PostgreSQL 86 / 225 (miss)  45 / 124 (miss)  46 / 131 (miss)
 
+Measured 2026-12-06, same size (50,000 subjects, 500,000 records), a quieter machine (nothing
+else of ours running), one run each, ms p50 / p95:
+
+                  search          profile         list            requests/s
+    2 workers (default, one per CPU):
+    SQLite     39 / 81 (met)    21 / 38 (met)    22 / 48 (met)    163, 311, 259
+    PostgreSQL 42 / 79 (met)    25 / 38 (met)    32 / 57 (met)    164, 264, 201
+    4 workers (two per CPU, as the checks benchmark now runs PostgreSQL):
+    SQLite     38 / 84 (met)    27 / 50 (miss)   29 / 67 (met)    153, 246, 207
+    PostgreSQL 43 / 95 (met)    30 / 62 (miss)   53 / 91 (met)    135, 189, 126
+
+Pages cost the server several ms of CPU each and (probably) wait little on the database, so more
+processes than cores only add switching: the default stays one worker per CPU here. The issue's
+size (1,000,000 subjects, 10,000,000 records) is still to be measured.
+
 With 8 clients on 2 workers a request waits for about three others, so p50 ≈ 4 × the server's CPU
 time per request when it has both cores. That CPU time, measured in process with one client (the
 load affects it far less than latency), SQLite, before → after issue #5's fixes: search

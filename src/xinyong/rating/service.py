@@ -130,19 +130,22 @@ def _time_events(model: Scorecard, since: date, as_of: date) -> Any:
     return select(Record.subject_id).where(Record.resource.in_(_model_resources(model)), or_(*conds))
 
 
+# The work tables' columns, as the INSERT … SELECTs fill them.
+_FACTOR_COLS = ["subject_id", "dimension", "points"]
+_ITEM_COLS = ["subject_id", "dimension", "item_id", "item_date", "points"]
+
+
 def _sums_and_items(model: Scorecard, together: list[Dimension], from_index: list[Dimension],
                     rows: list[Dimension], as_of: date, targets: Any) -> Any:
     """PostgreSQL, one statement: the targets' counted records of every ``together`` dimension
     read once (a materialised CTE); ``rows``' items go to ``tmp_items``, ``from_index``' sums to
     ``tmp_factors`` (a data-modifying CTE does the first)."""
     every = E.dimension_items(model, together, as_of, targets).cte("every_item").prefix_with("MATERIALIZED")
-    item_cols = ["subject_id", "dimension", "item_id", "item_date", "points"]
     kept = insert(E.tmp_items).from_select(
-        item_cols, select(*(every.c[c] for c in item_cols)).where(every.c.dimension.in_([d.code for d in rows]))
+        _ITEM_COLS, select(*(every.c[c] for c in _ITEM_COLS)).where(every.c.dimension.in_([d.code for d in rows]))
     ).cte("kept_items")
     summed = select(every).where(every.c.dimension.in_([d.code for d in from_index])).subquery("summed_items")
-    return insert(E.tmp_factors).from_select(["subject_id", "dimension", "points"],
-                                             E.item_totals(from_index, summed)).add_cte(kept)
+    return insert(E.tmp_factors).from_select(_FACTOR_COLS, E.item_totals(from_index, summed)).add_cte(kept)
 
 
 def _model_resources(model: Scorecard) -> list[str]:
@@ -203,7 +206,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                     parts.append(_time_events(model, last.as_of, as_of))
                 session.execute(insert(E.tmp_targets).from_select(["subject_id"], union(*parts)))
             targets = E.tmp_targets
-        cols = ["subject_id", "dimension", "points"]
+        cols = _FACTOR_COLS
         if targets is None:
             together = E.combinable(dims)
         else:
@@ -225,7 +228,6 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 # their rows, read once.
                 from_index = [d for d in together if d.aggregate == "sum" and not E.reads_data(d)]
                 rows = [d for d in together if d not in from_index]
-                item_cols = ["subject_id", "dimension", "item_id", "item_date", "points"]
                 if from_index and rows and dialect == "postgresql":
                     # One pass over the rows for both: the subject index alone needed a heap
                     # visit for most entries anyway (a change clears the visibility map of its
@@ -239,7 +241,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                     if rows:
                         with _bitmap_scans(session, dialect):
                             session.execute(insert(E.tmp_items).from_select(
-                                item_cols, E.dimension_items(model, rows, as_of, targets)))
+                                _ITEM_COLS, E.dimension_items(model, rows, as_of, targets)))
                 if rows:
                     _analyze(session, dialect, E.tmp_items)
                     for aggregate in ("sum", "latest"):
@@ -264,8 +266,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             select(rawq.c.subject_id, rawq.c.raw, score, E.grade_case(model, score))))
         s = E.tmp_scores.c
         session.execute(insert(E.tmp_factors).from_select(
-            ["subject_id", "dimension", "points"],
-            select(s.subject_id, literal(RANGE_FACTOR), s.score - s.raw).where(s.score != s.raw)))
+            cols, select(s.subject_id, literal(RANGE_FACTOR), s.score - s.raw).where(s.score != s.raw)))
         result.subjects_scored = session.scalar(select(func.count()).select_from(E.tmp_scores)) or 0
         _analyze(session, dialect, E.tmp_scores, E.tmp_factors)
         step("比对变化", len(dims) + 2, total_steps)

@@ -300,24 +300,41 @@ def measure(base: str, urls: list[str], clients: int = CLIENTS) -> dict:
 
 
 def run_backend(backend: str, args) -> dict:
-    var_dir = Path(tempfile.mkdtemp(prefix=f"xinyong-bench-portal-{backend}-"))
-    drop = None
-    if backend == "sqlite":
-        url = f"sqlite:///{var_dir / 'bench.sqlite3'}"
+    kept = Path(args.keep) / f"{backend}-{args.subjects}-{args.records}" if args.keep else None
+    state = kept / "state.json" if kept else None
+    if kept:
+        kept.mkdir(parents=True, exist_ok=True)
+        var_dir = kept
     else:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
+        var_dir = Path(tempfile.mkdtemp(prefix=f"xinyong-bench-portal-{backend}-"))
+    drop = None
+    if state and state.exists():
+        url, info = json.loads(state.read_text())["url"], json.loads(state.read_text())["info"]
+        _set_env(var_dir, url)
+        log(f"{backend}: reusing the database built earlier ({url})")
+    else:
+        if backend == "sqlite":
+            url = f"sqlite:///{var_dir / 'bench.sqlite3'}"
+            if kept:  # a build that stopped half-way is not reused
+                (var_dir / "bench.sqlite3").unlink(missing_ok=True)
+        else:
+            from sqlalchemy import create_engine, text
+            from sqlalchemy.engine import make_url
 
-        name = f"xinyong_bench_portal_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                              isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        drop = (admin, name)
-    try:
+            name = (f"xinyong_bench_portal_keep_{args.subjects}_{args.records}" if kept
+                    else f"xinyong_bench_portal_{uuid.uuid4().hex[:8]}")
+            admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
+                                  isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+            drop = None if kept else (admin, name)
         log(f"{backend}: building")
         info = build(url, var_dir, args.subjects, args.records, args.seed)
+        if state:
+            state.write_text(json.dumps({"url": url, "info": info}))
+    try:
         work = workload(url, random.Random(args.seed), args.requests)
         from xinyong.db.engine import dispose_all
 
@@ -360,6 +377,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="server worker processes (xinyong serve --workers)")
     p.add_argument("--json", action="store_true", help="print only JSON")
+    p.add_argument("--keep", metavar="DIR",
+                   help="keep each built database (and its var dir) under DIR and reuse it on later runs "
+                        "with the same sizes; without it, every run builds afresh and drops its database")
     args = p.parse_args()
     args.records = args.records or 10 * args.subjects
     backends = ("sqlite", "postgresql") if args.db == "both" else (args.db,)

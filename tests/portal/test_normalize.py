@@ -81,3 +81,16 @@ def test_parse_query_never_crashes(text):
         return
     assert q.mode in ("name", "code") and len(q.key) >= 2
     assert unicodedata.normalize("NFKC", q.key) == q.key or q.mode == "code"
+
+
+INITIALS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_size=2, max_size=40)
+
+
+@given(st.text(CJK, min_size=2, max_size=30), INITIALS)
+def test_name_bigrams_and_initials_grams_never_share_a_posting_list(name, initials):
+    from xinyong.portal.normalize import initials_bigrams, initials_trigrams
+
+    names, two, three = bigrams(name), initials_bigrams(initials), initials_trigrams(initials)
+    assert not (names & two) and not (names & three) and not (two & three)
+    # One trigram per distinct three letters: different letters, different lists.
+    assert len(three) == len({initials[i:i + 3] for i in range(len(initials) - 2)})

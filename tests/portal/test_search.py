@@ -7,12 +7,13 @@ import random
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 from xinyong.intake.models import Record
 from xinyong.portal import search as search_mod
-from xinyong.portal.normalize import BadQuery
+from xinyong.db.engine import get_engine
+from xinyong.portal.normalize import INITIALS_TRIGRAM_FLAG, BadQuery, initials_trigrams
 from xinyong.portal.search import rebuild_index, search_subjects
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import (
@@ -84,6 +85,52 @@ def test_codes_are_exact(session, registry):
 
 def test_pinyin_initials(session, registry):
     assert "佛山市美的电器有限公司" in _names(search_subjects(session, "fssmd", today=TODAY))
+    assert _names(search_subjects(session, "MDZL", today=TODAY)) == ["广东美的制冷设备有限公司"]
+    # Two letters read a bigram's list, three or more a trigram's: the same subjects either way.
+    assert "广东美的制冷设备有限公司" in _names(search_subjects(session, "zl", today=TODAY))
+    assert _names(search_subjects(session, "dzl", today=TODAY)) == ["广东美的制冷设备有限公司"]
+
+
+def test_renaming_reindexes_the_initials(session, registry):
+    from xinyong.portal.models import SearchEntry, SearchGram
+
+    sid = session.scalar(select(Subject.id).where(Subject.name == registry[1].name))
+    old_initials = session.get(SearchEntry, sid).initials
+    renamed = SubjectIn(**{**registry[1].__dict__, "name": "佛山市南海区华耀智能科技有限公司"})
+    upsert_subjects(session, [renamed])
+    session.commit()
+    session.expire_all()
+    entry = session.get(SearchEntry, sid)
+    held = set(session.scalars(select(SearchGram.gram).where(SearchGram.subject_id == entry.subject_id,
+                                                             SearchGram.gram >= INITIALS_TRIGRAM_FLAG)))
+    # The current name's initials, as trigrams, and no stale ones of the old name's.
+    assert held == initials_trigrams(entry.initials) and entry.initials != old_initials
+    assert _names(search_subjects(session, "hyzn", today=TODAY)) == ["佛山市南海区华耀智能科技有限公司"]
+
+
+def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_url, session, registry):
+    """Revision 0017 adds the trigrams of every subject indexed under 0016 (bigrams only)."""
+    from alembic import command
+
+    from xinyong.db.migrate import alembic_config, upgrade
+    from xinyong.portal.models import SearchGram
+
+    def trigram_rows():
+        return session.scalar(select(func.count()).select_from(SearchGram)
+                              .where(SearchGram.gram >= INITIALS_TRIGRAM_FLAG))
+
+    indexed = trigram_rows()
+    assert indexed > 0
+    session.commit()
+    cfg = alembic_config(db_url)
+    with get_engine(db_url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016_audit_append")
+    session.expire_all()
+    assert trigram_rows() == 0
+    session.commit()
+    upgrade(db_url)
+    assert trigram_rows() == indexed
     assert _names(search_subjects(session, "MDZL", today=TODAY)) == ["广东美的制冷设备有限公司"]
 
 

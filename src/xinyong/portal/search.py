@@ -36,6 +36,8 @@ from xinyong.portal.normalize import (
     Query,
     bigrams,
     initials_bigrams,
+    initials_grams,
+    initials_trigrams,
     initials_of,
     names_key,
     parse_query,
@@ -80,7 +82,7 @@ def _entry(sid: int, kind: str, region: str | None, name_norm: str, former: list
     grams = set()
     for part in key.split("\n"):
         grams |= bigrams(part)
-    grams |= initials_bigrams(initials)
+    grams |= initials_grams(initials)
     return {"subject_id": sid, "kind": kind, "region": region, "names_key": key, "initials": initials}, grams
 
 
@@ -106,7 +108,7 @@ def index_subjects(bind: Session | Connection, subject_ids: Iterable[int], *, on
         if old:
             stale = []
             for sid, key, initials in old:
-                grams = initials_bigrams(initials or "")
+                grams = initials_grams(initials or "")
                 for name in key.split("\n"):
                     grams |= bigrams(name)
                 stale.extend({"g": g, "s": sid} for g in grams)
@@ -223,7 +225,8 @@ def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None
     key = _escape_like(query.key)
     branches = [_branch(_rarest(conn, bigrams(query.key)), PS.c.names_key.like(f"%{key}%", escape="\\"), filters)]
     if query.initials:
-        branches.append(_branch(_rarest(conn, initials_bigrams(query.initials)),
+        ini = query.initials
+        branches.append(_branch(_rarest(conn, initials_trigrams(ini) if len(ini) >= 3 else initials_bigrams(ini)),
                                 PS.c.initials.like(f"%{_escape_like(query.initials)}%", escape="\\"), filters))
     parts = [select(b.c.subject_id, b.c.names_key) for b in branches]
     found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()

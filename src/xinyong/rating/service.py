@@ -166,6 +166,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
         # hash aggregates of a million subjects in memory rather than on disk.
         session.execute(text("SELECT pg_advisory_xact_lock(80088)"))
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL jit = on"))  # its aggregations scan millions of rows (engine: off)
     last = _last_batch_run(session)
     started = clock.now()
     mode, reason = ("full" if full else "incremental"), None

@@ -182,12 +182,12 @@ def _capped_counts(conn: Connection, grams: list[int], cap: int) -> list[int]:
     return list(conn.execute(select(*counts)).one())
 
 
-#: Posting lists are first counted up to this many entries (an index range each, cheap).
+#: Posting lists are counted up to this many entries (an index range each, cheap) ...
 SHORT_LIST = RESULT_CAP * 4
-#: When all of a query's lists are longer, they are counted again up to this many, and those
-#: counts kept for ``LONG_LIST_TTL`` seconds in the process. At a million subjects a query's
-#: shortest list was often 6,000-15,000 long beside ones of 600,000 (有限), and picking the first
-#: in gram order confirmed 180,000 names one by one instead of a few thousand.
+#: ... and those found longer are counted again up to this many, and remembered for
+#: ``LONG_LIST_TTL`` seconds in the process (not counted again for every query that has them).
+#: At a million subjects a query's shortest list was often 6,000-15,000 long beside ones of
+#: 600,000 (有限), and picking the first in gram order confirmed 180,000 names one by one.
 LONG_LIST_CAP = 40_000
 LONG_LIST_TTL = 3600.0
 _long_lists: dict[tuple[str, int], tuple[int, float]] = {}
@@ -196,19 +196,26 @@ _long_lists: dict[tuple[str, int], tuple[int, float]] = {}
 def _rarest(conn: Connection, grams: set[int]) -> int:
     """The gram with the shortest posting list."""
     ordered = sorted(grams)
-    if not ordered:
-        return -1  # no gram: an empty posting list
-    shortest = min(zip(_capped_counts(conn, ordered, SHORT_LIST), ordered))
-    if shortest[0] < SHORT_LIST or len(ordered) == 1:
-        return shortest[1]
+    if len(ordered) < 2:
+        return ordered[0] if ordered else -1  # no choice to make (-1: no gram, an empty list)
     db, now = conn.engine.url.render_as_string(hide_password=True), time.monotonic()
     if len(_long_lists) > 100_000:  # bounded: only grams of long lists are kept, some thousands
         _long_lists.clear()
-    stale = [g for g in ordered if now - _long_lists.get((db, g), (0, -LONG_LIST_TTL))[1] >= LONG_LIST_TTL]
-    if stale:
-        for g, n in zip(stale, _capped_counts(conn, stale, LONG_LIST_CAP), strict=True):
+    long: dict[int, int] = {}
+    for g in ordered:
+        hit = _long_lists.get((db, g))
+        if hit is not None and now - hit[1] < LONG_LIST_TTL:
+            long[g] = hit[0]
+    todo = [g for g in ordered if g not in long]
+    if todo:
+        counted = list(zip(_capped_counts(conn, todo, SHORT_LIST), todo))
+        shortest = min(counted)
+        if shortest[0] < SHORT_LIST:
+            return shortest[1]  # shorter than any long list
+        for g, n in zip(todo, _capped_counts(conn, todo, LONG_LIST_CAP), strict=True):
             _long_lists[(db, g)] = (n, now)
-    return min((_long_lists[(db, g)][0], g) for g in ordered)[1]
+            long[g] = n
+    return min((n, g) for g, n in long.items())[1]
 
 
 def _branch(gram: int, match, filters: list):

@@ -106,3 +106,18 @@ def test_write_turn_queues_sqlite_writers_until_the_transaction_ends(db_url):
             take_write_turn(s, timeout=0.05)
             s.close()
         assert not eng._write_turn.locked()
+
+
+def test_postgresql_connections_run_without_jit_and_keep_the_urls_options(db_url):
+    """Requests' short queries are never JIT-compiled (a search once spent 270 ms compiling);
+    server options given in the URL still apply."""
+    import pytest
+    from sqlalchemy import text
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    with get_engine(db_url).connect() as conn:
+        assert conn.scalar(text("SHOW jit")) == "off"
+    sep = "&" if "?" in db_url else "?"
+    with get_engine(f"{db_url}{sep}options=-c%20work_mem%3D77MB").connect() as conn:
+        assert conn.scalar(text("SHOW jit")) == "off" and conn.scalar(text("SHOW work_mem")) == "77MB"

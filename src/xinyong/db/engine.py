@@ -56,7 +56,9 @@ def get_engine(url: str | None = None) -> Engine:
                 # No JIT compilation: it pays off only for long analytical scans, and a search
                 # over a million subjects spent 100-270 ms compiling a query that ran in 20 ms.
                 # (The rating run turns it back on for its own transaction.)
-                kwargs["connect_args"] = {"options": "-c jit=off"}
+                given = u.query.get("options")  # a URL's own server options are kept
+                kwargs["connect_args"] = {"options": " ".join([*([given] if isinstance(given, str) else given or []),
+                                                              "-c jit=off"])}
             engine = create_engine(url, **kwargs)
             if u.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)

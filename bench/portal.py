@@ -333,7 +333,8 @@ def run_backend(backend: str, args) -> dict:
         var_dir = Path(tempfile.mkdtemp(prefix=f"xinyong-bench-portal-{backend}-"))
     drop = None
     if state and state.exists():
-        url, info = json.loads(state.read_text())["url"], json.loads(state.read_text())["info"]
+        kept_state = json.loads(state.read_text())
+        url, info = kept_state["url"], kept_state["info"]
         _set_env(var_dir, url)
         log(f"{backend}: reusing the database built earlier ({url})")
     else:

@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from xinyong.db.engine import get_engine
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 from xinyong.intake.models import Record
 from xinyong.portal import search as search_mod
-from xinyong.db.engine import get_engine
 from xinyong.portal.normalize import INITIALS_TRIGRAM_FLAG, BadQuery, initials_trigrams
 from xinyong.portal.search import rebuild_index, search_subjects
 from xinyong.subjects.models import Subject

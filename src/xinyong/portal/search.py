@@ -259,7 +259,7 @@ def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None
     if query.initials:
         ini = query.initials
         branches.append(_branch(_rarest(conn, initials_trigrams(ini) if len(ini) >= 3 else initials_bigrams(ini)),
-                                PS.c.initials.like(f"%{_escape_like(query.initials)}%", escape="\\"), filters))
+                                PS.c.initials.like(f"%{_escape_like(ini)}%", escape="\\"), filters))
     parts = [select(b.c.subject_id, b.c.names_key) for b in branches]
     found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
     # names_key is the current name, then former names after "\n" (never inside a query).

@@ -121,3 +121,51 @@ def test_postgresql_connections_run_without_jit_and_keep_the_urls_options(db_url
     sep = "&" if "?" in db_url else "?"
     with get_engine(f"{db_url}{sep}options=-c%20work_mem%3D77MB").connect() as conn:
         assert conn.scalar(text("SHOW jit")) == "off" and conn.scalar(text("SHOW work_mem")) == "77MB"
+
+
+def test_postgresql_pool_pings_only_connections_left_idle_and_replaces_lost_ones(db_url, monkeypatch):
+    """A connection used a moment ago goes straight back to work (no BEGIN + SELECT 1 first);
+    one left idle past the window is tested, and one the server dropped meanwhile is replaced
+    instead of failing the request. A connection lost inside the window fails that statement
+    once, and the next unit of work gets a new connection."""
+    import pytest
+    from sqlalchemy import exc, text
+
+    from xinyong.db import engine as engine_mod
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    sep = "&" if "?" in db_url else "?"
+    eng = get_engine(f"{db_url}{sep}application_name=xinyong-ping-test")  # its own, empty pool
+    pings: list[int] = []
+    real_ping = eng.dialect.do_ping
+    monkeypatch.setattr(eng.dialect, "do_ping", lambda c: pings.append(1) or real_ping(c))
+    backend = text("SELECT pg_backend_pid()")
+
+    def drop(pid: int) -> None:  # as a server restart or an idle timeout would
+        with get_engine(db_url).connect() as admin:
+            assert admin.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+    try:
+        with eng.connect() as c:
+            pid = c.scalar(backend)
+        with eng.connect() as c:
+            assert c.scalar(backend) == pid
+        assert pings == []  # reused at once: not pinged
+
+        drop(pid)
+        monkeypatch.setattr(engine_mod, "PING_IDLE_S", 0.0)  # every idle connection counts as long idle
+        with eng.connect() as c:
+            new_pid = c.scalar(backend)
+        assert pings == [1] and new_pid != pid  # pinged, found dead, replaced
+
+        drop(new_pid)
+        monkeypatch.setattr(engine_mod, "PING_IDLE_S", 3600.0)  # inside the window: not pinged
+        with pytest.raises(exc.DBAPIError) as lost, eng.connect() as c:
+            c.scalar(backend)
+        assert lost.value.connection_invalidated
+        with eng.connect() as c:
+            assert c.scalar(backend) not in (pid, new_pid)
+        assert pings == [1]
+    finally:
+        eng.dispose()

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +27,40 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercise
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+PING_IDLE_S = 1.0
+
+
+def _ping_if_idle(engine: Engine) -> None:
+    """Ping a connection before use only when it has sat in the pool for ``PING_IDLE_S``: one
+    used a moment ago is alive as far as a ping could tell, and ``pool_pre_ping`` cost every
+    unit of work two round trips (BEGIN, SELECT 1) before its first statement. A dead one is
+    replaced, the pool's older ones with it (as pre-ping does). A server lost within the last
+    second fails the statement in flight: SQLAlchemy then invalidates the pool the same way."""
+
+    def connected(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = None  # new: nothing to test
+
+    def returned(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def handed_out(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as err:
+            if engine.dialect.is_disconnect(err, dbapi_conn, None):
+                # As pool_pre_ping does: the server went away, so every older connection is stale.
+                raise sa_exc.InvalidatePoolError(str(err)) from err
+            raise
+
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "checkout", handed_out)
 
 
 @lru_cache(maxsize=64)
@@ -52,7 +88,7 @@ def get_engine(url: str | None = None) -> Engine:
                     kwargs.update(pool_size=16, max_overflow=24)
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             else:
-                kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+                kwargs.update(pool_size=10, max_overflow=10)
                 # No JIT compilation: it pays off only for long analytical scans, and a search
                 # over a million subjects spent 100-270 ms compiling a query that ran in 20 ms.
                 # (The rating run turns it back on for its own transaction.)
@@ -62,6 +98,8 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, **kwargs)
             if u.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                _ping_if_idle(engine)
             _engines[url] = engine
         return engine
 

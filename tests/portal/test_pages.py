@@ -55,6 +55,10 @@ def test_search_then_profile_shows_penalty_with_department(web, city):
     assert profile.status_code == 200
     assert name in profile.text and f'data-record-id="{rid}"' in profile.text
     assert dept in profile.text and "行政处罚信息" in profile.text
+    with session_scope(city.url) as s:  # its other codes (e.g. the organisation code) are listed
+        subject = s.scalar(select(Subject).where(Subject.name == name))
+        codes = [i.value for i in subject.identifiers if i.scheme != "uscc"]
+    assert codes and all(f"<dd>{c}</dd>" in profile.text for c in codes)
     # Features of later issues are hidden, not dead: no report/objection/repair links unless routed.
     for label, route in (("下载信用报告", "public_report"), ("提出异议", "objection_new"), ("申请信用修复", "repair_new")):
         has = any(getattr(ctx.original_route, "name", None) == route

@@ -12,6 +12,7 @@ from xinyong.identity.codes import generate_citizen_id, generate_uscc
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
 from xinyong.subjects.service import (
     SubjectIn,
+    codes_and_former_names,
     get_public_subject,
     list_subjects,
     normalize_name,
@@ -46,6 +47,31 @@ def test_upsert_is_idempotent_and_tracks_renames(session):
     assert [n.name for n in session.scalars(select(SubjectName))] == ["佛山市恒泰五金制品有限公司"]
     # The former name and every code still find the same subject.
     assert get_public_subject(session, ent.uscc.lower())["former_names"] == ["佛山市恒泰五金制品有限公司"]
+
+
+def test_codes_and_former_names_read_together_as_the_relationships_hold_them(session):
+    """One statement answers for many subjects what the profile, the subjects API and their
+    list show: every code in the order registered, every former name in the order renamed."""
+    rng = random.Random(4)
+    first = _enterprise(rng, identifiers={"reg_no": "440604000111222", "tax_no": "440604111222333"})
+    second = _enterprise(rng, name="佛山市顺达物流有限公司")
+    upsert_subjects(session, [first, second])
+    for name in ("佛山市恒泰智能科技有限公司", "佛山市恒泰科技集团有限公司"):
+        upsert_subjects(session, [SubjectIn(**{**first.__dict__, "name": name})])
+    session.commit()
+    subjects = session.scalars(select(Subject).order_by(Subject.id)).all()
+    got = codes_and_former_names(session, [s.id for s in subjects] + [10**9])
+    for subj in subjects:
+        assert got[subj.id] == ([(i.scheme, i.value) for i in subj.identifiers], [n.name for n in subj.names])
+    assert got[subjects[0].id][1] == ["佛山市恒泰五金制品有限公司", "佛山市恒泰智能科技有限公司"]
+    assert got[subjects[1].id][1] == [] and got[10**9] == ([], [])
+    assert codes_and_former_names(session, []) == {}
+    listed = {item["uscc"]: item for item in list_subjects(session)["items"]}
+    shown = get_public_subject(session, first.uscc)
+    for item in (listed[first.uscc], shown):
+        assert item["former_names"] == ["佛山市恒泰五金制品有限公司", "佛山市恒泰智能科技有限公司"]
+        assert [(i["scheme"], i["value"]) for i in item["identifiers"]] == got[subjects[0].id][0]
+        assert {i["scheme"] for i in item["identifiers"]} == {"uscc", "org_code", "reg_no", "tax_no"}
 
 
 def test_lookup_by_any_identifier(session):

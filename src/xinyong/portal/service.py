@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from xinyong.catalogue import load_catalogue
@@ -42,7 +42,7 @@ from xinyong.portal.search import (
 )
 from xinyong.publication import public_record_clause, record_status_label
 from xinyong.subjects.models import Subject
-from xinyong.subjects.service import KINDS, public_profile, resolve_subject
+from xinyong.subjects.service import KINDS, codes_and_former_names, public_profile, resolve_subject
 
 #: Counted at most (a longer list says "more than"): counting millions of rows per page view
 #: would cost more than the page.
@@ -245,13 +245,13 @@ def find_public_subject(session: Session, identifier: str, *, today: date | None
     return subject
 
 
-def subject_basic(subject: Subject) -> dict[str, Any]:
+def subject_basic(session: Session, subject: Subject) -> dict[str, Any]:
     if subject.kind == "natural_person":
         return {"name": subject.name, "kind": subject.kind, "kind_label": KINDS[subject.kind],
                 "id_masked": subject.citizen_id_masked, "region": subject.region,
                 "region_name": region_name(subject.region), "key": f"s-{subject.id}", "identifiers": [],
                 "former_names": []}
-    out = public_profile(subject)
+    out = public_profile(subject, codes_and_former_names(session, [subject.id])[subject.id])
     out["key"] = subject_key(subject)
     return out
 
@@ -270,17 +270,37 @@ def _group_sections(records: list[dict[str, Any]], cat) -> list[dict[str, Any]]:
     return sections
 
 
+_PROFILE_COLUMNS = (Record.id, Record.resource, Record.subject_id, Record.department_id, Record.status,
+                    Record.main_date, Record.valid_until, Record.public_until, Record.repaired_at,
+                    Record.objection_open, Record.published, Record.data)
+_profile_statements: dict[int, tuple[Any, Any]] = {}
+
+
+def _profile_records(today: date | None) -> Any:
+    """A subject's public records, newest first: plain rows of the columns a profile shows (no
+    ORM objects to build for a page that only reads them). One statement per day's clause,
+    built once: building it cost more than running it."""
+    clause = public_record_clause(today)  # itself built once a day
+    hit = _profile_statements.get(id(clause))
+    if hit is None or hit[0] is not clause:
+        stmt = (select(*_PROFILE_COLUMNS).where(Record.subject_id == bindparam("subject_id"), clause)
+                .order_by(Record.main_date.desc(), Record.id.desc()))
+        if len(_profile_statements) > 64:
+            _profile_statements.clear()
+        hit = _profile_statements[id(clause)] = (clause, stmt)
+    return hit[1]
+
+
 def subject_profile(session: Session, identifier: str, *, today: date | None = None) -> dict[str, Any]:
     """The public credit file (主体信用档案) of a subject: basic facts, then one section per
     catalogue category with the records the public may see now."""
     subject = find_public_subject(session, identifier, today=today)
     cat = catalogue()
     depts = departments(session)
-    rows = session.scalars(select(Record).where(Record.subject_id == subject.id, public_record_clause(today))
-                           .order_by(Record.main_date.desc(), Record.id.desc())).all()
+    rows = session.connection().execute(_profile_records(today), {"subject_id": subject.id}).all()
     records = [present_record(r, cat.get(r.resource), depts) for r in rows if r.resource in cat]
     badges = badges_from_records([subject.id], rows)[subject.id]
-    return {"subject": subject_basic(subject), "subject_id": subject.id, "badges": badges,
+    return {"subject": subject_basic(session, subject), "subject_id": subject.id, "badges": badges,
             "sections": _group_sections(records, cat), "record_count": len(records)}
 
 
@@ -307,7 +327,8 @@ def subject_full_file(session: Session, subject_id: int, *, keyring=None) -> dic
         item["disclosure"] = res.disclosure
         item["fields"] = _own_fields(res, r, keyring)
         records.append(item)
-    basic = subject_basic(subject) if subject.kind == "natural_person" else public_profile(subject)
+    basic = (subject_basic(session, subject) if subject.kind == "natural_person" else
+             public_profile(subject, codes_and_former_names(session, [subject.id])[subject.id]))
     basic.setdefault("id_masked", subject.citizen_id_masked)
     return {"subject": basic, "sections": _group_sections(records, cat), "record_count": len(records)}
 

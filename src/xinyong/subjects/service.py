@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import String, bindparam, func, insert, literal, or_, select, union_all
+from sqlalchemy.orm import Session
 
 from xinyong.catalogue.schemas import SUBJECT_KINDS
 from xinyong.errors import InvalidInput, NotFound
@@ -266,8 +267,13 @@ def resolve_subject(session: Session, identifier: str, *, keyring: Keyring | Non
     Raises InvalidInput for a malformed code and NotFound for a well-formed one we do not hold.
     """
     value = lookup_value(identifier)
-    subj = session.scalar(select(Subject).join(SubjectIdentifier).where(SubjectIdentifier.value == value).limit(1))
+    subj = session.scalar(_SUBJECT_BY_IDENTIFIER, {"value": value})
     return subj if subj is not None else _resolve_by_citizen_id(session, value, keyring)
+
+
+#: Built once (every public profile and API lookup resolves a code; building cost more than running).
+_SUBJECT_BY_IDENTIFIER = (select(Subject).join(SubjectIdentifier)
+                          .where(SubjectIdentifier.value == bindparam("value")).limit(1))
 
 
 _BRIEF_BY_IDENTIFIER = (
@@ -325,8 +331,46 @@ def _resolve_by_citizen_id(session: Session, value: str, keyring: Keyring | None
     raise NotFound("未找到该代码对应的信用主体。请核对代码是否正确。", code="subject_not_found")
 
 
-def public_profile(subject: Subject) -> dict:
-    """The subject's registration facts that are public. Natural persons have none here."""
+Codes = list[tuple[str, str]]
+
+
+def _codes_and_names_statement() -> Any:
+    si, sn = SubjectIdentifier.__table__.c, SubjectName.__table__.c
+    ids = bindparam("ids", expanding=True)
+    both = union_all(
+        select(si.subject_id, literal(0).label("part"), si.id, si.scheme, si.value).where(si.subject_id.in_(ids)),
+        select(sn.subject_id, literal(1).label("part"), sn.id, literal(None, String).label("scheme"), sn.name)
+        .where(sn.subject_id.in_(ids))).subquery()
+    return select(both).order_by(both.c.part, both.c.id)
+
+
+#: Built once: building it cost more than running it.
+_CODES_AND_NAMES = _codes_and_names_statement()
+
+
+def codes_and_former_names(session: Session, subject_ids: Iterable[int]) -> dict[int, tuple[Codes, list[str]]]:
+    """Each subject's codes (scheme, value) and name history, in the order the ORM relationships
+    keep them, read in one statement (loading both relationships cost a profile page two
+    round trips)."""
+    ids = sorted(set(subject_ids))
+    out: dict[int, tuple[Codes, list[str]]] = {sid: ([], []) for sid in ids}
+    if not ids:
+        return out
+    for sid, part, _id, scheme, value in session.connection().execute(_CODES_AND_NAMES, {"ids": ids}):
+        if part == 0:
+            out[sid][0].append((scheme, value))
+        else:
+            out[sid][1].append(value)
+    return out
+
+
+def public_profile(subject: Subject, loaded: tuple[Codes, list[str]] | None = None) -> dict:
+    """The subject's registration facts that are public. Natural persons have none here.
+    ``loaded``: its codes and former names from ``codes_and_former_names`` (else the ORM
+    relationships are read)."""
+    if loaded is None:
+        loaded = ([(i.scheme, i.value) for i in subject.identifiers], [n.name for n in subject.names])
+    codes, former = loaded
     return {
         "name": subject.name,
         "kind": subject.kind,
@@ -341,9 +385,9 @@ def public_profile(subject: Subject) -> dict:
         "established": subject.established.isoformat() if subject.established else None,
         "address": subject.address,
         "verified": subject.verified,
-        "identifiers": [{"scheme": i.scheme, "label": SCHEMES.get(i.scheme, i.scheme), "value": i.value}
-                        for i in subject.identifiers],
-        "former_names": [n.name for n in subject.names],
+        "identifiers": [{"scheme": scheme, "label": SCHEMES.get(scheme, scheme), "value": value}
+                        for scheme, value in codes],
+        "former_names": list(former),
     }
 
 
@@ -353,7 +397,7 @@ def get_public_subject(session: Session, identifier: str) -> dict:
         # A person's existence in the platform is not public by itself (personal information
         # protection); public records about persons are shown by their resource, masked.
         raise NotFound("未找到该代码对应的公开信用主体。", code="subject_not_found")
-    return public_profile(subj)
+    return public_profile(subj, codes_and_former_names(session, [subj.id])[subj.id])
 
 
 def list_subjects(session: Session, *, q: str | None = None, kind: str | None = None,
@@ -378,9 +422,9 @@ def list_subjects(session: Session, *, q: str | None = None, kind: str | None = 
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Subject.name_norm.like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)
-                           .options(selectinload(Subject.identifiers), selectinload(Subject.names))).all()
-    return {"total": total, "page": page, "size": size, "items": [public_profile(s) for s in rows]}
+    rows = session.scalars(stmt.order_by(Subject.id).offset((page - 1) * size).limit(size)).all()
+    loaded = codes_and_former_names(session, [s.id for s in rows])
+    return {"total": total, "page": page, "size": size, "items": [public_profile(s, loaded[s.id]) for s in rows]}
 
 
 # --- bulk matching and creation (intake) -----------------------------------------------------------

@@ -182,6 +182,11 @@ def test_filters_paging_and_cap(session, registry, monkeypatch):
     assert len(_names(search_subjects(session, "有限公司", kind="legal_entity", today=TODAY))) == 3
     page2 = search_subjects(session, "佛山", size=1, page=2, today=TODAY)
     assert page2["total"] == 3 and page2["pages"] == 3 and len(page2["items"]) == 1
+    past = search_subjects(session, "佛山", size=1, page=4, today=TODAY)  # past the last page
+    assert past["total"] == 3 and past["items"] == []
+    both = search_subjects(session, "有限公司", kind="legal_entity", region="440604", today=TODAY)
+    assert len(both["items"]) == 3 and {i["region"] for i in both["items"]} == {"440604"}
+    assert search_subjects(session, "有限公司", kind="legal_entity", region="440605", today=TODAY)["total"] == 0
     monkeypatch.setattr(search_mod, "RESULT_CAP", 2)
     capped = search_subjects(session, "有限", today=TODAY)
     assert capped["total"] == 2 and capped["total_exact"] is False

@@ -24,7 +24,7 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, exists, func, insert, or_, select, true, union
+from sqlalchemy import Connection, Integer, bindparam, case, delete, exists, func, insert, or_, select, true, union
 from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
@@ -168,18 +168,20 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _person_visible(today: date | None):
-    """Organisations always; a natural person only with a record the public may see now."""
-    return or_(PS.c.kind != "natural_person",
-               exists(select(Record.id).where(Record.subject_id == PS.c.subject_id, public_record_clause(today))))
+_count_statements: dict[int, Any] = {}
 
 
 def _capped_counts(conn: Connection, grams: list[int], cap: int) -> list[int]:
-    """Each gram's posting list counted up to ``cap`` entries, in one statement."""
-    counts = [select(func.count()).select_from(select(GR.c.subject_id).where(GR.c.gram == g)
-                                               .limit(cap).subquery()).scalar_subquery()
-              for g in grams]
-    return list(conn.execute(select(*counts)).one())
+    """Each gram's posting list counted up to ``cap`` entries, in one statement (one per number
+    of grams, built once: building it cost more than running it)."""
+    stmt = _count_statements.get(len(grams))
+    if stmt is None:
+        cap_ = bindparam("cap", type_=Integer)
+        stmt = _count_statements[len(grams)] = select(*(
+            select(func.count()).select_from(select(GR.c.subject_id).where(GR.c.gram == bindparam(f"g{i}"))
+                                             .limit(cap_).subquery()).scalar_subquery()
+            for i in range(len(grams))))
+    return list(conn.execute(stmt, {"cap": cap, **{f"g{i}": g for i, g in enumerate(grams)}}).one())
 
 
 #: Posting lists are counted up to this many entries (an index range each, cheap) ...
@@ -218,14 +220,6 @@ def _rarest(conn: Connection, grams: set[int]) -> int:
     return min((n, g) for g, n in long.items())[1]
 
 
-def _branch(gram: int, match, filters: list):
-    """Subjects on one posting list whose names match, in subject order, at most one past the cap."""
-    return (select(PS.c.subject_id, PS.c.names_key)
-            .select_from(GR.join(PS, PS.c.subject_id == GR.c.subject_id))
-            .where(GR.c.gram == gram, match, *filters)
-            .order_by(GR.c.subject_id).limit(RESULT_CAP + 1)).subquery()
-
-
 def _validate_filters(kind: str | None, region: str | None, page: int, size: int) -> None:
     if kind is not None and kind not in KINDS:
         raise BadQuery(f"未知的主体类别：{kind}。可选：{'、'.join(f'{k}（{v}）' for k, v in KINDS.items())}。",
@@ -249,23 +243,67 @@ def _code_matches(conn: Connection, query: Query, kind: str | None, region: str 
     return sorted(conn.execute(stmt).scalars())
 
 
-def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None, today: date | None):
-    """(matches, order) of a name query, for the caller to count and page in SQL: the union of the
-    name branch and the initials branch, and the ranking (exact current name, then current name
-    starting with the query, then subject order)."""
-    filters = [_person_visible(today), *_kind_region(kind, region)]
-    key = _escape_like(query.key)
-    branches = [_branch(_rarest(conn, bigrams(query.key)), PS.c.names_key.like(f"%{key}%", escape="\\"), filters)]
-    if query.initials:
-        ini = query.initials
-        branches.append(_branch(_rarest(conn, initials_trigrams(ini) if len(ini) >= 3 else initials_bigrams(ini)),
-                                PS.c.initials.like(f"%{_escape_like(ini)}%", escape="\\"), filters))
+def _branch(gram: Any, match: Any, filters: list) -> Any:
+    """Subjects on one posting list whose names match, in subject order, at most one past the cap."""
+    return (select(PS.c.subject_id, PS.c.names_key)
+            .select_from(GR.join(PS, PS.c.subject_id == GR.c.subject_id))
+            .where(GR.c.gram == gram, match, *filters)
+            .order_by(GR.c.subject_id).limit(RESULT_CAP + 1)).subquery()
+
+
+_ranked_statements: dict[tuple, tuple[Any, dict[str, Any]]] = {}
+
+
+def _statements(initials: bool, kind: bool, region: bool, today: date | None) -> dict[str, Any]:
+    """The statements of a name query of one shape (with or without the initials branch and each
+    filter), built once a day (the visibility of persons depends on the day): building them
+    cost a search more than a millisecond. The matches are the union of the name branch and
+    the initials branch, ranked exact current name, then current name starting with the query,
+    then subject order; ``page`` pages and counts them, ``count`` counts them, ``ids`` lists
+    them up to one past the cap."""
+    clause = public_record_clause(today)  # itself built once a day
+    key = (initials, kind, region, id(clause), RESULT_CAP)
+    hit = _ranked_statements.get(key)
+    if hit is not None and hit[0] is clause:
+        return hit[1]
+    # Organisations always; a natural person only with a record the public may see now.
+    filters = [or_(PS.c.kind != "natural_person",
+                   exists(select(Record.id).where(Record.subject_id == PS.c.subject_id, clause))),
+               *([PS.c.kind == bindparam("kind")] if kind else []),
+               *([PS.c.region == bindparam("region")] if region else [])]
+    branches = [_branch(bindparam("gram"), PS.c.names_key.like(bindparam("contains"), escape="\\"), filters)]
+    if initials:
+        branches.append(_branch(bindparam("initials_gram"),
+                                PS.c.initials.like(bindparam("initials_contain"), escape="\\"), filters))
     parts = [select(b.c.subject_id, b.c.names_key) for b in branches]
     found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
     # names_key is the current name, then former names after "\n" (never inside a query).
-    rank = case((or_(found.c.names_key == query.key, found.c.names_key.like(f"{key}\n%", escape="\\")), 0),
-                (found.c.names_key.like(f"{key}%", escape="\\"), 1), else_=2)
-    return found, (rank, found.c.subject_id)
+    rank = case((or_(found.c.names_key == bindparam("exact"),
+                     found.c.names_key.like(bindparam("first_line"), escape="\\")), 0),
+                (found.c.names_key.like(bindparam("prefix"), escape="\\"), 1), else_=2)
+    order = (rank, found.c.subject_id)
+    stmts = {"page": select(found.c.subject_id, func.count().over()).order_by(*order)
+             .offset(bindparam("offset", type_=Integer)).limit(bindparam("size", type_=Integer)),
+             "count": select(func.count()).select_from(found),
+             "ids": select(found.c.subject_id).order_by(*order).limit(RESULT_CAP + 1)}
+    if len(_ranked_statements) > 64:
+        _ranked_statements.clear()
+    _ranked_statements[key] = (clause, stmts)
+    return stmts
+
+
+def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None,
+            today: date | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(statements, parameters) of a name query: see ``_statements``."""
+    key = _escape_like(query.key)
+    params: dict[str, Any] = {"gram": _rarest(conn, bigrams(query.key)), "contains": f"%{key}%", "exact": query.key,
+                              "first_line": f"{key}\n%", "prefix": f"{key}%", "kind": kind, "region": region}
+    if query.initials:
+        ini = query.initials
+        params["initials_gram"] = _rarest(conn, initials_trigrams(ini) if len(ini) >= 3 else initials_bigrams(ini))
+        params["initials_contain"] = f"%{_escape_like(ini)}%"
+    stmts = _statements(bool(query.initials), kind is not None, region is not None, today)
+    return stmts, {k: v for k, v in params.items() if v is not None}
 
 
 def matching_subject_ids(session: Session, query: Query, *, kind: str | None = None, region: str | None = None,
@@ -275,8 +313,8 @@ def matching_subject_ids(session: Session, query: Query, *, kind: str | None = N
     conn = session.connection()
     if query.mode == "code":
         return _code_matches(conn, query, kind, region), True
-    found, order = _ranked(conn, query, kind, region, today)
-    ids = list(conn.execute(select(found.c.subject_id).order_by(*order).limit(RESULT_CAP + 1)).scalars())
+    stmts, params = _ranked(conn, query, kind, region, today)
+    ids = list(conn.execute(stmts["ids"], params).scalars())
     return ids[:RESULT_CAP], len(ids) <= RESULT_CAP
 
 
@@ -288,13 +326,12 @@ def _matching_page(session: Session, query: Query, *, kind: str | None, region: 
     if query.mode == "code":
         ids = _code_matches(conn, query, kind, region)
         return ids[offset:offset + size], len(ids), True
-    found, order = _ranked(conn, query, kind, region, today)
-    rows = conn.execute(select(found.c.subject_id, func.count().over())
-                        .order_by(*order).offset(offset).limit(size)).all()
+    stmts, params = _ranked(conn, query, kind, region, today)
+    rows = conn.execute(stmts["page"], {**params, "offset": offset, "size": size}).all()
     if rows:
         n = rows[0][1]
     else:  # past the last page (or nothing found): the total still says how many there are
-        n = conn.execute(select(func.count()).select_from(found)).scalar_one() if offset else 0
+        n = conn.execute(stmts["count"], params).scalar_one() if offset else 0
     return [sid for sid, _ in rows], min(n, RESULT_CAP), n <= RESULT_CAP
 
 
@@ -320,20 +357,30 @@ def _list_resources() -> dict[str, str]:
     return {code: res.list_kind for code, res in catalogue.resources.items() if res.list_kind}
 
 
+_badge_statements: dict[tuple, tuple[Any, Any]] = {}
+
+
 def badges_for(session: Session, subject_ids: list[int], today: date | None = None) -> dict[int, list[dict]]:
     """Red/black/watch list and objection badges from the records the public sees now."""
     if not subject_ids:
         return {}
     lists = _list_resources()
-    # Only the rows that make a badge, and only three columns: a page of results used to load
-    # every public record of its twenty subjects as full objects.
-    stmt = (select(Record.subject_id, Record.resource, Record.objection_open)
-            .where(Record.subject_id.in_(subject_ids), public_record_clause(today),
-                   or_(Record.resource.in_(sorted(lists)), Record.objection_open == true()))
-            .distinct())
+    clause = public_record_clause(today)
+    key = (id(clause), tuple(sorted(lists)))
+    hit = _badge_statements.get(key)
+    if hit is None or hit[0] is not clause:
+        # Only the rows that make a badge, and only three columns: a page of results used to
+        # load every public record of its twenty subjects as full objects. Built once a day.
+        stmt = (select(Record.subject_id, Record.resource, Record.objection_open)
+                .where(Record.subject_id.in_(bindparam("ids", expanding=True)), clause,
+                       or_(Record.resource.in_(key[1]), Record.objection_open == true()))
+                .distinct())
+        if len(_badge_statements) > 64:
+            _badge_statements.clear()
+        hit = _badge_statements[key] = (clause, stmt)
     # A public record is active and not repaired, so an open objection is its only status label.
     return _badges(subject_ids, ((sid, lists.get(res), bool(objection))
-                                 for sid, res, objection in session.execute(stmt)))
+                                 for sid, res, objection in session.connection().execute(hit[1], {"ids": subject_ids})))
 
 
 def badges_from_records(subject_ids: list[int], records: Iterable[Record]) -> dict[int, list[dict]]:
@@ -358,6 +405,9 @@ def _badges(subject_ids: list[int], rows: Iterable[tuple[int, str | None, bool]]
     return out
 
 
+_SUBJECTS_BY_ID = select(Subject).where(Subject.id.in_(bindparam("ids", expanding=True)))
+
+
 def search_subjects(session: Session, q: str | None, *, kind: str | None = None, region: str | None = None,
                     page: int = 1, size: int = PAGE_SIZE, today: date | None = None) -> dict[str, Any]:
     """The search the page and ``GET /api/v1/search`` share. Raises ``BadQuery`` (400)."""
@@ -367,7 +417,7 @@ def search_subjects(session: Session, q: str | None, *, kind: str | None = None,
     _validate_filters(kind, region, page, size)
     page_ids, total, exact = _matching_page(session, query, kind=kind, region=region, today=today,
                                             offset=(page - 1) * size, size=size)
-    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(page_ids)))} if page_ids else {}
+    subjects = {s.id: s for s in session.scalars(_SUBJECTS_BY_ID, {"ids": page_ids})} if page_ids else {}
     badges = badges_for(session, page_ids, today)
     items = []
     for sid in page_ids:

@@ -238,7 +238,7 @@ def test_the_shortest_posting_list_is_read_when_all_are_long(session, registry, 
     from xinyong.portal.normalize import bigrams
 
     monkeypatch.setattr(search_mod, "SHORT_LIST", 1)  # every list counts as long
-    monkeypatch.setattr(search_mod, "_long_lists", {})
+    monkeypatch.setattr(search_mod, "_list_lengths", {})
     grams = bigrams("恒泰陶瓷")
     length = {g: session.scalar(select(func.count()).select_from(SearchGram).where(SearchGram.gram == g))
               for g in grams}
@@ -246,3 +246,37 @@ def test_the_shortest_posting_list_is_read_when_all_are_long(session, registry, 
     chosen = search_mod._rarest(session.connection(), grams)
     assert length[chosen] == min(length.values()) < max(length.values())
     assert _names(search_subjects(session, "恒泰陶瓷", today=TODAY)) == ["佛山市禅城区恒泰陶瓷有限公司"]
+
+
+def test_list_lengths_are_remembered_and_a_stale_one_changes_no_result(session, registry, monkeypatch):
+    """A query's lists are counted once an hour per process, not for every search; a length
+    gone stale can only make a search read a longer list, never change what it finds."""
+    from sqlalchemy import event
+
+    from xinyong.portal.normalize import bigrams
+
+    monkeypatch.setattr(search_mod, "_list_lengths", {})
+    conn = session.connection()
+    grams = bigrams("恒泰陶瓷")
+    counted: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "portal_search_grams" in statement and "count(" in statement.lower():
+            counted.append(statement)
+
+    event.listen(conn, "before_cursor_execute", seen)
+    try:
+        first = search_mod._rarest(conn, grams)
+        assert counted
+        counted.clear()
+        assert search_mod._rarest(conn, grams) == first and counted == []
+    finally:
+        event.remove(conn, "before_cursor_execute", seen)
+    expected = _names(search_subjects(session, "恒泰陶瓷", today=TODAY))
+    assert expected == ["佛山市禅城区恒泰陶瓷有限公司"]
+    db = conn.engine.url.render_as_string(hide_password=True)
+    for g in grams:  # every length wrong: the longest list is now thought the shortest
+        n, at = search_mod._list_lengths[(db, g)]
+        search_mod._list_lengths[(db, g)] = (10**6 - n, at)
+    assert search_mod._rarest(conn, grams) != first
+    assert _names(search_subjects(session, "恒泰陶瓷", today=TODAY)) == expected

@@ -18,6 +18,7 @@ ID number.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -186,13 +187,16 @@ def _capped_counts(conn: Connection, grams: list[int], cap: int) -> list[int]:
 
 #: Posting lists are counted up to this many entries (an index range each, cheap) ...
 SHORT_LIST = RESULT_CAP * 4
-#: ... and those found longer are counted again up to this many, and remembered for
-#: ``LONG_LIST_TTL`` seconds in the process (not counted again for every query that has them).
-#: At a million subjects a query's shortest list was often 6,000-15,000 long beside ones of
-#: 600,000 (有限), and picking the first in gram order confirmed 180,000 names one by one.
+#: ... and when every list of a query is longer, those are counted again up to this many. At a
+#: million subjects a query's shortest list was often 6,000-15,000 long beside ones of 600,000
+#: (有限), and picking the first in gram order confirmed 180,000 names one by one.
 LONG_LIST_CAP = 40_000
-LONG_LIST_TTL = 3600.0
-_long_lists: dict[tuple[str, int], tuple[int, float]] = {}
+#: Lengths counted are remembered this long in the process: counting a query's lists took a
+#: fifth of a search's database time at a million subjects, and a list's length moves by one
+#: subject at a time. A stale length can only make a query read a longer list than it could;
+#: every match is on every list of its grams, so the results are the same.
+LIST_LENGTH_TTL = 3600.0
+_list_lengths: dict[tuple[str, int], tuple[int, float]] = {}
 
 
 def _rarest(conn: Connection, grams: set[int]) -> int:
@@ -200,24 +204,30 @@ def _rarest(conn: Connection, grams: set[int]) -> int:
     ordered = sorted(grams)
     if len(ordered) < 2:
         return ordered[0] if ordered else -1  # no choice to make (-1: no gram, an empty list)
-    db, now = conn.engine.url.render_as_string(hide_password=True), time.monotonic()
-    if len(_long_lists) > 100_000:  # bounded: only grams of long lists are kept, some thousands
-        _long_lists.clear()
-    long: dict[int, int] = {}
+    db, now = sys.intern(conn.engine.url.render_as_string(hide_password=True)), time.monotonic()
+    if len(_list_lengths) > 50_000:  # bounded (~15 MB): the grams people search by most are kept again
+        _list_lengths.clear()
+    known: dict[int, int] = {}  # exact below SHORT_LIST; counted up to LONG_LIST_CAP above it
     for g in ordered:
-        hit = _long_lists.get((db, g))
-        if hit is not None and now - hit[1] < LONG_LIST_TTL:
-            long[g] = hit[0]
-    todo = [g for g in ordered if g not in long]
+        hit = _list_lengths.get((db, g))
+        if hit is not None and now - hit[1] < LIST_LENGTH_TTL:
+            known[g] = hit[0]
+    todo = [g for g in ordered if g not in known]
     if todo:
-        counted = list(zip(_capped_counts(conn, todo, SHORT_LIST), todo))
-        shortest = min(counted)
-        if shortest[0] < SHORT_LIST:
-            return shortest[1]  # shorter than any long list
-        for g, n in zip(todo, _capped_counts(conn, todo, LONG_LIST_CAP), strict=True):
-            _long_lists[(db, g)] = (n, now)
-            long[g] = n
-    return min((n, g) for g, n in long.items())[1]
+        long = []
+        for g, n in zip(todo, _capped_counts(conn, todo, SHORT_LIST), strict=True):
+            if n < SHORT_LIST:
+                known[g] = n
+                _list_lengths[(db, g)] = (n, now)
+            else:
+                long.append(g)
+        if long and min(known.values(), default=SHORT_LIST) >= SHORT_LIST:  # no short list: which long one?
+            for g, n in zip(long, _capped_counts(conn, long, LONG_LIST_CAP), strict=True):
+                known[g] = n
+                _list_lengths[(db, g)] = (n, now)
+        for g in long:
+            known.setdefault(g, SHORT_LIST)  # longer than a short list known
+    return min((n, g) for g, n in known.items())[1]
 
 
 def _validate_filters(kind: str | None, region: str | None, page: int, size: int) -> None:

@@ -82,6 +82,26 @@ In process, 300 searches of the workload one after another (PostgreSQL): p95 92-
 36-43 with trigrams, 31-32 with the shortest list chosen among long ones. A search then costs
 ~4.4 ms of Python and ~5.3 ms of PostgreSQL CPU (SQLite ~8 ms in all); 8 clients on 2 cores
 queue behind that: PostgreSQL search and profile pages are still over budget at this size.
+
+Measured 2026-12-06 (later), PostgreSQL only, the same size (built again: 38 min), 2 workers,
+the database's files read into the page cache first (23 GB; before that, the first runs read
+records from disk), alternating runs, ms p50 / p95:
+
+    code with the pool's pre-ping gone (36533b2), three runs:
+    PostgreSQL 45 / 92 (met)     24 / 38 (met)    30 / 56 (met)
+               45 / 91 (met)     25 / 40 (met)    34 / 62 (met)
+               55 / 108 (miss)   28 / 41 (met)    40 / 74 (met)
+    and with the statements of search and profile built once (not per request), codes and
+    former names in one statement, templates not checked on disk per page:
+    PostgreSQL 42 / 104 (miss)   21 / 36 (met)    33 / 57 (met)
+               44 / 97 (met)     23 / 40 (met)    36 / 74 (met)
+               36 / 99 (met)     23 / 38 (met)    33 / 57 (met)
+
+In process, one search after another (400 of the workload): the statements built once took a
+search's Python from ~4 to ~2 ms on the test city, but at this size the database's share
+dominates (median 6.2, p95 18 ms a search: the page query confirming up to 1,000 names 3.1-3.4
+ms, counting the posting lists 1.3-1.4, badges 0.8-1.1, the page's subjects 0.4), so the p95
+under 8 clients moved little: search is at the budget (91-108), not safely within it.
 """
 
 from __future__ import annotations

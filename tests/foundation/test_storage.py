@@ -124,7 +124,7 @@ def test_postgresql_connections_run_without_jit_and_keep_the_urls_options(db_url
 
 
 def test_postgresql_pool_pings_only_connections_left_idle_and_replaces_lost_ones(db_url, monkeypatch):
-    """A connection used a moment ago goes straight back to work (no BEGIN + SELECT 1 first);
+    """A connection used a moment ago goes straight back to work (no ping round trip first);
     one left idle past the window is tested, and one the server dropped meanwhile is replaced
     instead of failing the request. A connection lost inside the window fails that statement
     once, and the next unit of work gets a new connection."""

@@ -36,7 +36,7 @@ PING_IDLE_S = 1.0
 def _ping_if_idle(engine: Engine) -> None:
     """Ping a connection before use only when it has sat in the pool for ``PING_IDLE_S``: one
     used a moment ago is alive as far as a ping could tell, and ``pool_pre_ping`` cost every
-    unit of work two round trips (BEGIN, SELECT 1) before its first statement. A dead one is
+    unit of work a round trip (psycopg's empty query) before its first statement. A dead one is
     replaced, the pool's older ones with it (as pre-ping does). A server lost within the last
     second fails the statement in flight: SQLAlchemy then invalidates the pool the same way."""
 

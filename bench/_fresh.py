@@ -1,4 +1,5 @@
-"""A fresh, empty database for one benchmark run (shared by the bench scripts).
+"""A fresh, empty database for one benchmark run, and the CPU the processes of a run spent
+(shared by the bench scripts).
 
 PostgreSQL: a new database on ``XINYONG_BENCH_PG_URL``'s server, dropped afterwards; SQLite: a
 file in a new temporary var dir. The ``XINYONG_`` environment points at it for the run.
@@ -77,3 +78,51 @@ def settle_database(url: str) -> None:
             conn.execute(text("ANALYZE"))
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     eng.dispose()
+
+
+def cpu_seconds(root: int, database: str | None = None) -> dict[str, float]:
+    """CPU seconds (user + system) from /proc (zeros where it is not available): ``server``, a
+    process and its live descendants (the uvicorn parent and its workers); ``db``, the local
+    PostgreSQL server's processes (its backends do the queries' work), or with ``database`` only
+    the backends connected to that database (their titles name it: other databases' work on a
+    shared machine is left out); ``machine``, every core's busy time, whoever spent it (the rest
+    is other load on a shared machine)."""
+    children: dict[int, list[int]] = {}
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    cpu: dict[int, float] = {}
+    db = machine = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            name, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = rest.split()
+        pid, ppid = int(entry.name), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        if name.endswith("(postgres") and (database is None or _backend_of(entry, database)):
+            db += cpu[pid]
+    try:  # user nice system idle iowait irq softirq steal …: busy = all but idle and iowait
+        times = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        machine = (sum(times) - times[3] - times[4]) / ticks
+    except OSError:
+        pass
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, ()))
+    return {"server": total, "db": db, "machine": machine}
+
+
+def _backend_of(proc: Path, database: str) -> bool:
+    """Whether a PostgreSQL process is a backend of ``database``: its title is "postgres:
+    [cluster:] user database host(port) state" (Debian names the cluster, e.g. "15/main:")."""
+    try:
+        title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+    except OSError:
+        return False
+    if not title or title[0] != "postgres:":
+        return False
+    words = title[2:] if len(title) > 1 and title[1].endswith(":") else title[1:]
+    return len(words) >= 3 and words[1] == database

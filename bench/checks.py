@@ -112,7 +112,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _fresh import fresh_database, settle_database  # bench/_fresh.py: shared by the benchmarks
+from _fresh import cpu_seconds, fresh_database, settle_database  # bench/_fresh.py: shared by the benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -283,39 +283,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cpu_s(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) from /proc (zeros where it is not available): ``server``, a
-    process and its live descendants (the uvicorn parent and its workers); ``db``, the local
-    PostgreSQL server's processes (its backends do the queries' work); ``machine``, every core's
-    busy time, whoever spent it (the rest is other load on a shared machine)."""
-    children: dict[int, list[int]] = {}
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    cpu: dict[int, float] = {}
-    db = machine = 0.0
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            name, rest = (entry / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        fields = rest.split()
-        pid, ppid = int(entry.name), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        if name.endswith("(postgres"):
-            db += cpu[pid]
-    try:  # user nice system idle iowait irq softirq steal …: busy = all but idle and iowait
-        times = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        machine = (sum(times) - times[3] - times[4]) / ticks
-    except OSError:
-        pass
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += cpu.get(pid, 0.0)
-        todo.extend(children.get(pid, ()))
-    return {"server": total, "db": db, "machine": machine}
-
-
 def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers: int) -> dict:
     import httpx
 
@@ -343,7 +310,7 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
         mark: dict[str, float] = {}
 
         def start_clock() -> None:  # run once, when every client has finished its warm-up
-            mark.update(cpu=_cpu_s(proc.pid), client=time.process_time(), t=time.perf_counter(),
+            mark.update(cpu=cpu_seconds(proc.pid), client=time.process_time(), t=time.perf_counter(),
                         load=os.getloadavg()[0])
 
         warmed = threading.Barrier(concurrency, action=start_clock)
@@ -388,7 +355,7 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             raise RuntimeError(f"{len(errors)} HTTP errors, e.g. {errors[0]}; server log:\n"
                                + log_path.read_text(errors="replace")[-3000:])
         wall = time.perf_counter() - mark["t"]
-        cpu = _cpu_s(proc.pid)
+        cpu = cpu_seconds(proc.pid)
         cpu = {k: v - mark["cpu"][k] for k, v in cpu.items()}
         client_cpu = time.process_time() - mark["client"]
         requests = len(times)

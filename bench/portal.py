@@ -102,6 +102,14 @@ search's Python from ~4 to ~2 ms on the test city, but at this size the database
 dominates (median 6.2, p95 18 ms a search: the page query confirming up to 1,000 names 3.1-3.4
 ms, counting the posting lists 1.3-1.4, badges 0.8-1.1, the page's subjects 0.4), so the p95
 under 8 clients moved little: search is at the budget (91-108), not safely within it.
+
+Then (the database built a third time, files in the page cache) the clients moved from httpx to
+the standard library and the CPU a request is reported. Same server code, alternating, three runs
+each, ms p50 / p95: with httpx search 36-48 / 95-101, profile 20-23 / 35-42, list 30-33 / 55-66;
+with http.client search 34-39 / 92-105, profile 18-33 / 28-55, list 28-32 / 54-57 (the client
+changes little here). CPU a request (server + PostgreSQL backends + clients): search 4.6-5.2 +
+5.1-5.5 + 0.3 ms, profile 3.7-4.9 + 0.5-0.7 + 0.2, list 4.9-5.8 + 1.7 + 0.2: a search is half
+database, the profile and list pages mostly the server's Python (rendering included).
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ window ends even before ``xinyong tick`` has recorded the closure.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
@@ -65,6 +67,24 @@ def public_record_clause(today: date | None = None) -> ColumnElement[bool]:
                 _clauses.clear()
             _clauses[key] = clause
     return clause
+
+
+_built: dict[tuple, tuple[ColumnElement[bool], Any]] = {}
+
+
+def built_on_public_clause(key: Hashable, today: date | None, build: Callable[[ColumnElement[bool]], Any]) -> Any:
+    """``build(clause)`` (a statement filtering with the day's ``public_record_clause``), built
+    once per ``key`` and clause and reused: building a page's statements cost more than running
+    them. A new day or catalogue gives a new clause, and so a new statement."""
+    clause = public_record_clause(today)
+    hit = _built.get((key, id(clause)))
+    if hit is None or hit[0] is not clause:  # the clause kept in the entry: its id is never reused
+        hit = (clause, build(clause))
+        with _clauses_lock:
+            if len(_built) > 256:
+                _built.clear()
+            _built[(key, id(clause))] = hit
+    return hit[1]
 
 
 def in_force_clause(today: date | None = None) -> ColumnElement[bool]:

@@ -10,7 +10,7 @@ from xinyong.audit.models import AuditEvent
 from xinyong.db.engine import session_scope
 from xinyong.intake.models import Record
 from xinyong.intake.service import withdraw_record
-from xinyong.publication import public_record_clause, record_status_label
+from xinyong.publication import built_on_public_clause, public_record_clause, record_status_label
 from xinyong.workflows.tick import run_tick, tick
 from xinyong.workflows.windows import add_months
 
@@ -51,6 +51,24 @@ def test_withdrawn_records_leave_the_public(world):
         withdraw_record(s, rec.id, reason="处罚决定已被依法撤销")
     assert rec.id not in public_ids(world.url, date(2026, 11, 1))
     assert record_status_label(world.record(1)) == "已撤销"
+
+
+def test_statements_on_the_public_clause_are_built_once_a_day():
+    """A page's statement is built once per day's clause and reused; the next day (whose clause
+    admits other records) gets its own."""
+    built: list[date] = []
+
+    def build(clause):
+        built.append(clause)
+        return ("statement", clause)
+
+    day, next_day = date(2026, 11, 1), date(2026, 11, 2)
+    first = built_on_public_clause("test.once", day, build)
+    assert built_on_public_clause("test.once", day, build) is first and len(built) == 1
+    assert first[1] is public_record_clause(day)
+    other = built_on_public_clause("test.once", next_day, build)
+    assert other is not first and other[1] is public_record_clause(next_day) and len(built) == 2
+    assert built_on_public_clause("test.other", day, build) is not first  # keys never share
 
 
 def test_add_months_clamps_to_month_end():

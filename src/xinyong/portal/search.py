@@ -44,7 +44,7 @@ from xinyong.portal.normalize import (
     names_key,
     parse_query,
 )
-from xinyong.publication import public_record_clause, record_status_label
+from xinyong.publication import built_on_public_clause, record_status_label
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
 from xinyong.subjects.service import KINDS
 
@@ -261,9 +261,6 @@ def _branch(gram: Any, match: Any, filters: list) -> Any:
             .order_by(GR.c.subject_id).limit(RESULT_CAP + 1)).subquery()
 
 
-_ranked_statements: dict[tuple, tuple[Any, dict[str, Any]]] = {}
-
-
 def _statements(initials: bool, kind: bool, region: bool, today: date | None) -> dict[str, Any]:
     """The statements of a name query of one shape (with or without the initials branch and each
     filter), built once a day (the visibility of persons depends on the day): building them
@@ -271,11 +268,11 @@ def _statements(initials: bool, kind: bool, region: bool, today: date | None) ->
     the initials branch, ranked exact current name, then current name starting with the query,
     then subject order; ``page`` pages and counts them, ``count`` counts them, ``ids`` lists
     them up to one past the cap."""
-    clause = public_record_clause(today)  # itself built once a day
-    key = (initials, kind, region, id(clause), RESULT_CAP)
-    hit = _ranked_statements.get(key)
-    if hit is not None and hit[0] is clause:
-        return hit[1]
+    return built_on_public_clause(("portal.search", initials, kind, region, RESULT_CAP), today,
+                                  lambda clause: _build_statements(initials, kind, region, clause))
+
+
+def _build_statements(initials: bool, kind: bool, region: bool, clause: Any) -> dict[str, Any]:
     # Organisations always; a natural person only with a record the public may see now.
     filters = [or_(PS.c.kind != "natural_person",
                    exists(select(Record.id).where(Record.subject_id == PS.c.subject_id, clause))),
@@ -292,14 +289,10 @@ def _statements(initials: bool, kind: bool, region: bool, today: date | None) ->
                      found.c.names_key.like(bindparam("first_line"), escape="\\")), 0),
                 (found.c.names_key.like(bindparam("prefix"), escape="\\"), 1), else_=2)
     order = (rank, found.c.subject_id)
-    stmts = {"page": select(found.c.subject_id, func.count().over()).order_by(*order)
-             .offset(bindparam("offset", type_=Integer)).limit(bindparam("size", type_=Integer)),
-             "count": select(func.count()).select_from(found),
-             "ids": select(found.c.subject_id).order_by(*order).limit(RESULT_CAP + 1)}
-    if len(_ranked_statements) > 64:
-        _ranked_statements.clear()
-    _ranked_statements[key] = (clause, stmts)
-    return stmts
+    return {"page": select(found.c.subject_id, func.count().over()).order_by(*order)
+            .offset(bindparam("offset", type_=Integer)).limit(bindparam("size", type_=Integer)),
+            "count": select(func.count()).select_from(found),
+            "ids": select(found.c.subject_id).order_by(*order).limit(RESULT_CAP + 1)}
 
 
 def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None,
@@ -367,30 +360,22 @@ def _list_resources() -> dict[str, str]:
     return {code: res.list_kind for code, res in catalogue.resources.items() if res.list_kind}
 
 
-_badge_statements: dict[tuple, tuple[Any, Any]] = {}
-
-
 def badges_for(session: Session, subject_ids: list[int], today: date | None = None) -> dict[int, list[dict]]:
     """Red/black/watch list and objection badges from the records the public sees now."""
     if not subject_ids:
         return {}
     lists = _list_resources()
-    clause = public_record_clause(today)
-    key = (id(clause), tuple(sorted(lists)))
-    hit = _badge_statements.get(key)
-    if hit is None or hit[0] is not clause:
-        # Only the rows that make a badge, and only three columns: a page of results used to
-        # load every public record of its twenty subjects as full objects. Built once a day.
-        stmt = (select(Record.subject_id, Record.resource, Record.objection_open)
-                .where(Record.subject_id.in_(bindparam("ids", expanding=True)), clause,
-                       or_(Record.resource.in_(key[1]), Record.objection_open == true()))
-                .distinct())
-        if len(_badge_statements) > 64:
-            _badge_statements.clear()
-        hit = _badge_statements[key] = (clause, stmt)
+    codes = tuple(sorted(lists))
+    # Only the rows that make a badge, and only three columns: a page of results used to load
+    # every public record of its twenty subjects as full objects.
+    stmt = built_on_public_clause(("portal.badges", codes), today, lambda clause: (
+        select(Record.subject_id, Record.resource, Record.objection_open)
+        .where(Record.subject_id.in_(bindparam("ids", expanding=True)), clause,
+               or_(Record.resource.in_(codes), Record.objection_open == true()))
+        .distinct()))
     # A public record is active and not repaired, so an open objection is its only status label.
     return _badges(subject_ids, ((sid, lists.get(res), bool(objection))
-                                 for sid, res, objection in session.connection().execute(hit[1], {"ids": subject_ids})))
+                                 for sid, res, objection in session.connection().execute(stmt, {"ids": subject_ids})))
 
 
 def badges_from_records(subject_ids: list[int], records: Iterable[Record]) -> dict[int, list[dict]]:

@@ -40,7 +40,7 @@ from xinyong.portal.search import (
     parse_subject_key,
     subject_key,
 )
-from xinyong.publication import public_record_clause, record_status_label
+from xinyong.publication import built_on_public_clause, public_record_clause, record_status_label
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import KINDS, codes_and_former_names, public_profile, resolve_subject
 
@@ -273,22 +273,14 @@ def _group_sections(records: list[dict[str, Any]], cat) -> list[dict[str, Any]]:
 _PROFILE_COLUMNS = (Record.id, Record.resource, Record.subject_id, Record.department_id, Record.status,
                     Record.main_date, Record.valid_until, Record.public_until, Record.repaired_at,
                     Record.objection_open, Record.published, Record.data)
-_profile_statements: dict[int, tuple[Any, Any]] = {}
 
 
 def _profile_records(today: date | None) -> Any:
     """A subject's public records, newest first: plain rows of the columns a profile shows (no
-    ORM objects to build for a page that only reads them). One statement per day's clause,
-    built once: building it cost more than running it."""
-    clause = public_record_clause(today)  # itself built once a day
-    hit = _profile_statements.get(id(clause))
-    if hit is None or hit[0] is not clause:
-        stmt = (select(*_PROFILE_COLUMNS).where(Record.subject_id == bindparam("subject_id"), clause)
-                .order_by(Record.main_date.desc(), Record.id.desc()))
-        if len(_profile_statements) > 64:
-            _profile_statements.clear()
-        hit = _profile_statements[id(clause)] = (clause, stmt)
-    return hit[1]
+    ORM objects to build for a page that only reads them)."""
+    return built_on_public_clause("portal.profile_records", today, lambda clause: (
+        select(*_PROFILE_COLUMNS).where(Record.subject_id == bindparam("subject_id"), clause)
+        .order_by(Record.main_date.desc(), Record.id.desc())))
 
 
 def subject_profile(session: Session, identifier: str, *, today: date | None = None) -> dict[str, Any]:

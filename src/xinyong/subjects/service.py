@@ -364,12 +364,9 @@ def codes_and_former_names(session: Session, subject_ids: Iterable[int]) -> dict
     return out
 
 
-def public_profile(subject: Subject, loaded: tuple[Codes, list[str]] | None = None) -> dict:
+def public_profile(subject: Subject, loaded: tuple[Codes, list[str]]) -> dict:
     """The subject's registration facts that are public. Natural persons have none here.
-    ``loaded``: its codes and former names from ``codes_and_former_names`` (else the ORM
-    relationships are read)."""
-    if loaded is None:
-        loaded = ([(i.scheme, i.value) for i in subject.identifiers], [n.name for n in subject.names])
+    ``loaded``: its codes and former names, from ``codes_and_former_names``."""
     codes, former = loaded
     return {
         "name": subject.name,

@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from xinyong.intake.models import Record
 from xinyong.rating import service
-from xinyong.rating.models import RatingDirty, RatingFactor, RatingHistory, RatingRun, RatingScore
+from xinyong.rating.models import RatingDirty, RatingFactor, RatingHistory, RatingItem, RatingRun, RatingScore
 
 from .helpers import AS_OF, record, subject
 
@@ -36,7 +36,7 @@ a_record = st.fixed_dictionaries({
 def test_explanations_sum_exactly_and_match_the_batch(session, subjects_records, legal_rep):
     from xinyong.workflows.clock import now
 
-    for t in (RatingFactor, RatingScore, RatingHistory, RatingRun, RatingDirty, Record):
+    for t in (RatingFactor, RatingScore, RatingHistory, RatingRun, RatingDirty, RatingItem, Record):
         session.execute(delete(t))
     ids = []
     for k, recs in enumerate(subjects_records):
@@ -74,7 +74,7 @@ def test_evaluation_day_in_the_past_is_refused_as_incremental(session):
 a_change = st.fixed_dictionaries({
     "subject": st.integers(min_value=0, max_value=3), "record": st.integers(min_value=0, max_value=20),
     "kind": st.sampled_from(["severity", "value", "withdraw", "repair", "unpublish", "objection", "date",
-                             "add", "legal_rep", "public_until"]),
+                             "add", "legal_rep", "public_until", "move"]),
     "n": st.integers(min_value=0, max_value=1600),
 })
 
@@ -91,6 +91,10 @@ a_dense_record = a_record.map(lambda r: {**r, "resource": ["tax_credit_ratings",
 # score unchanged; the explanation must be read as of the new day, not the score's own.
 @example([[]], [{"subject": 0, "record": 0, "kind": "severity", "n": 0},
                 {"subject": 0, "record": 0, "kind": "public_until", "n": 0}], 45)
+# A record matched again to another subject: the subject it left is rescored too.
+@example([[{"resource": "admin_penalty", "days_ago": 10, "severity": "serious", "value": 0, "repaired": False,
+            "objection": False, "published": True}], []],
+         [{"subject": 0, "record": 0, "kind": "move", "n": 0}], 0)
 def test_incremental_run_gives_what_a_full_run_gives(session, subjects_records, changes, days_later):
     """After records and subjects change (and, maybe, the evaluation day moves on), an
     incremental run leaves exactly the scores and factors a full run computes."""
@@ -100,7 +104,7 @@ def test_incremental_run_gives_what_a_full_run_gives(session, subjects_records, 
 
     from .helpers import age_everything
 
-    for t in (RatingFactor, RatingScore, RatingHistory, RatingRun, RatingDirty, Record):
+    for t in (RatingFactor, RatingScore, RatingHistory, RatingRun, RatingDirty, RatingItem, Record):
         session.execute(delete(t))
     subjects, recs = [], []
     for k, rs in enumerate(subjects_records):
@@ -146,6 +150,8 @@ def test_incremental_run_gives_what_a_full_run_gives(session, subjects_records, 
             r.main_date = AS_OF - timedelta(days=c["n"])
         elif c["kind"] == "public_until":
             r.public_until = AS_OF + timedelta(days=c["n"] % 60)
+        elif c["kind"] == "move":  # matched again, to another subject: both are rescored
+            r.subject_id = subjects[(c["subject"] + 1) % len(subjects)].id
         r.updated_at = now()
     session.flush()
     as_of = AS_OF + timedelta(days=days_later)
@@ -157,7 +163,10 @@ def test_incremental_run_gives_what_a_full_run_gives(session, subjects_records, 
         return (sorted(session.execute(select(RatingScore.subject_id, RatingScore.score, RatingScore.grade)
                                        .where(RatingScore.subject_id.in_(ids))).all()),
                 sorted(session.execute(select(RatingFactor.subject_id, RatingFactor.dimension, RatingFactor.points)
-                                       .where(RatingFactor.subject_id.in_(ids))).all()))
+                                       .where(RatingFactor.subject_id.in_(ids))).all()),
+                # the kept items the next incremental run starts from: as a full run rebuilds them
+                sorted(session.execute(select(RatingItem.record_id, RatingItem.dimension, RatingItem.subject_id,
+                                              RatingItem.item_date, RatingItem.points)).all()))
 
     after_incremental = state()
     for sid in ids:

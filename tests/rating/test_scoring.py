@@ -137,3 +137,86 @@ def test_model_rule_for_records_under_objection(session, tmp_path, monkeypatch, 
     session.commit()
     sc = session.get(RatingScore, subjects["rules"].id)
     assert sc.score == 790 + 30 and sc.model_version == "2026.1-x"
+
+
+def test_first_incremental_run_after_the_upgrade_is_full(session):
+    """Runs from before the kept items (migration 0018) left none: the next run rebuilds
+    them as a full run, and the one after is incremental again."""
+    from sqlalchemy import delete
+
+    from xinyong.rating.models import RatingItem
+
+    subjects = hand_checked(session)
+    age_everything(session)
+    first = service.run_scoring(session, full=True, as_of=AS_OF)
+    run = session.get(RatingRun, first.run_id)
+    run.stats = {k: v for k, v in run.stats.items() if k != "items"}
+    session.execute(delete(RatingItem))
+    session.flush()
+    res = service.run_scoring(session, as_of=AS_OF)
+    assert res.mode == "full" and "逐条计分明细" in res.reason and res.subjects_changed == 0
+    assert res.run_id is not None  # kept although nothing changed: the items hold as of it
+    assert session.scalar(select(func.count()).select_from(RatingItem)) > 0
+    record(session, subjects["clean"], "admin_penalty", date(2026, 6, 1), severity="serious")
+    again = service.run_scoring(session, as_of=AS_OF)
+    assert (again.mode, again.subjects_scored, again.subjects_changed) == ("incremental", 1, 1)
+
+
+def test_named_subjects_are_rescored_on_the_last_evaluation_day(session):
+    from xinyong.errors import InvalidInput
+
+    subjects = hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    with pytest.raises(InvalidInput, match="上次评价日 2026-06-30"):
+        service.run_scoring(session, subject_ids=[subjects["clean"].id], as_of=date(2026, 7, 1))
+    res = service.run_scoring(session, subject_ids=[subjects["clean"].id])
+    assert (res.mode, res.as_of, res.subjects_scored, res.subjects_changed) == ("subjects", "2026-06-30", 1, 0)
+
+
+def test_disclosure_windows_recomputed_are_rescored(session):
+    """Re-applying the disclosure policy to stored records (severity, publication, window)
+    is a change the next incremental run sees."""
+    from sqlalchemy import update
+
+    from xinyong.workflows.windows import recompute_windows
+
+    hand_checked(session)
+    age_everything(session)
+    # As an older policy (or none) left them, without touching updated_at.
+    session.execute(update(Record).where(Record.resource == "admin_penalty").values(severity="minor", published=True))
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    assert recompute_windows(session).get("admin_penalty")
+    inc = service.run_scoring(session, as_of=AS_OF)
+    assert inc.mode == "incremental" and inc.subjects_changed > 0
+    assert service.run_scoring(session, full=True, as_of=AS_OF).subjects_changed == 0
+
+
+def test_full_run_leaves_the_items_table_as_the_migration_made_it(session):
+    """A full run rebuilds ``rating_items`` in bulk (on PostgreSQL a new table takes its
+    place): its columns, key and index stay those of the model, and it holds each record once."""
+    from sqlalchemy import inspect
+
+    from xinyong.rating.models import RatingItem
+
+    hand_checked(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+
+    def shape():
+        insp = inspect(session.connection())
+        cols = {c["name"]: (str(c["type"]).split("(")[0].upper(), c["nullable"])
+                for c in insp.get_columns("rating_items")}
+        pk = insp.get_pk_constraint("rating_items")
+        return cols, (pk["name"], pk["constrained_columns"]), sorted(
+            (i["name"], i["column_names"]) for i in insp.get_indexes("rating_items"))
+
+    cols, pk, indexes = shape()
+    assert cols == {"record_id": ("BIGINT", False), "dimension": ("VARCHAR", False), "subject_id": ("BIGINT", False),
+                    "item_date": ("DATE", True), "points": ("INTEGER", False)}
+    assert pk == ("pk_rating_items", ["record_id", "dimension"])
+    assert indexes == [("ix_rating_items_subject", ["subject_id", "dimension", "item_date", "points"])]
+    n = session.scalar(select(func.count()).select_from(RatingItem))
+    assert n > 0 and n == session.scalar(select(func.count()).select_from(
+        select(RatingItem.record_id, RatingItem.dimension).distinct().subquery()))
+    service.run_scoring(session, full=True, as_of=AS_OF)  # and again, on the rebuilt table
+    assert shape() == (cols, pk, indexes)
+    assert session.scalar(select(func.count()).select_from(RatingItem)) == n

@@ -59,12 +59,13 @@ from xinyong.rating.models import (
     RatingDirty,
     RatingFactor,
     RatingHistory,
+    RatingItem,
     RatingRun,
     RatingScore,
 )
 
 __all__ += ["InspectionDraw", "InspectionItem", "InspectionPopulation", "RatingDirty", "RatingFactor",
-            "RatingHistory", "RatingRun", "RatingScore"]
+            "RatingHistory", "RatingItem", "RatingRun", "RatingScore"]
 from xinyong.exchange.models import Delivery, ExchangeChange, ExchangePending, ImportedPackage, Peer, Subscription
 
 __all__ += ["Delivery", "ExchangeChange", "ExchangePending", "ImportedPackage", "Peer", "Subscription"]

@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import BigInteger as _BigInteger
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from xinyong.intake.models import Record
@@ -107,45 +106,36 @@ def _record_points(dim: Dimension, as_of: date) -> ColumnElement[Any]:
 
 
 class InTargets(ColumnElement[bool]):
-    """``column`` is one of the subject ids in ``targets`` (a one-column ``subject_id`` table),
-    read in the table's physical order. A 1% change can touch 10% of the subjects, whose rows
-    lie on almost every page: reading them row by row through the subject index, in subject
-    order, costs a random page visit each (3× a sequential scan at 10 million records).
-    - PostgreSQL: ``column = ANY(ARRAY(SELECT …))``, a bitmap index scan: the heap pages in order.
-    - SQLite: ``key IN (SELECT key … JOIN targets)``, the row ids from the covering subject
-      index, which SQLite sorts and then visits in order (``key``: the row id, ``via``: the
-      indexed subject column of the same table; without them, ``column IN (SELECT …)``).
-      ``filters``, conditions on columns of that index, are applied there too, so rows that
-      cannot count (licences, withdrawn or unpublished records) are skipped unread."""
+    """``column`` is one of the keys of ``targets`` (a work table keyed by subject or record
+    id; ``key``: another of its columns). On PostgreSQL ``column = ANY(ARRAY(SELECT …))``: the planner cannot count it,
+    guesses a few dozen rows and reads through the column's index (or, with index scans off, a
+    bitmap scan: the rows in physical order), where ``IN (SELECT …)`` would have it hash-join
+    from a scan of the whole table (deleting 30,000 subjects' factors scanned all 3,000,000)."""
 
     inherit_cache = False
 
-    def __init__(self, column: Any, targets: Table, key: Any = None, via: Any = None,
-                 filters: list[ColumnElement[bool]] | None = None) -> None:
-        self.column, self.targets, self.key, self.via = column, targets, key, via
-        self.filters = filters or []
+    def __init__(self, column: Any, targets: Table, key: Any = None) -> None:
+        self.column, self.targets = column, targets
+        self.key = key if key is not None else _only_column(targets)
 
 
 def _col(c: Any) -> Any:
     return c.__clause_element__() if hasattr(c, "__clause_element__") else c
 
 
+def _only_column(t: Table) -> Any:
+    (col,) = t.primary_key.columns
+    return col
+
+
 @compiles(InTargets)
 def _in_targets(el: InTargets, compiler: Any, **kw: Any) -> str:
-    if el.key is None:
-        return compiler.process(_col(el.column).in_(select(el.targets.c.subject_id)), **kw)
-    key, via = _col(el.key), _col(el.via)
-    inner = key.table.alias("targeted")
-    sub = select(inner.c[key.key]).join(el.targets, el.targets.c.subject_id == inner.c[via.key])
-    if el.filters:
-        adapt = ClauseAdapter(inner)
-        sub = sub.where(*[adapt.traverse(f) for f in el.filters])
-    return compiler.process(key.in_(sub), **kw)
+    return compiler.process(_col(el.column).in_(select(el.key)), **kw)
 
 
 @compiles(InTargets, "postgresql")
 def _in_targets_pg(el: InTargets, compiler: Any, **kw: Any) -> str:
-    ids = compiler.process(select(el.targets.c.subject_id).scalar_subquery(), **kw)
+    ids = compiler.process(select(el.key).scalar_subquery(), **kw)
     return f"{compiler.process(_col(el.column), **kw)} = ANY(ARRAY{ids})"
 
 
@@ -173,13 +163,12 @@ def _no_seek_sqlite(el: NoSeek, compiler: Any, **kw: Any) -> str:
     return "+" + compiler.process(el.column, **kw)
 
 
-def _restrict(q: Select[Any], subjects: Any, column: Any, key: Any = None,
-              filters: list[ColumnElement[bool]] | None = None) -> Select[Any]:
-    """Only these subjects: a list of ids, or the targets table (see ``InTargets``)."""
+def _restrict(q: Select[Any], subjects: Any, column: Any) -> Select[Any]:
+    """Only these subjects: a list of ids, or a work table of them (see ``InTargets``)."""
     if subjects is None:
         return q
     if isinstance(subjects, Table):
-        return q.where(InTargets(column, subjects, key, column if key is not None else None, filters))
+        return q.where(InTargets(column, subjects))
     return q.where(column.in_(subjects))
 
 
@@ -202,12 +191,11 @@ def record_items(model: Scorecard, dim: Dimension, as_of: date,
                                     order_by=(Record.main_date.desc().nulls_last(), Record.id.desc()))
         inner = _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
                                  Record.main_date.label("item_date"), _record_points(dim, as_of).label("points"),
-                                 rn.label("rn")).where(*where), subjects, Record.subject_id, Record.id,
-                         indexed).subquery("latest_items")
+                                 rn.label("rn")).where(*where), subjects, Record.subject_id).subquery("latest_items")
         return select(inner.c.subject_id, inner.c.item_id, inner.c.item_date, inner.c.points).where(inner.c.rn == 1)
     return _restrict(select(Record.subject_id.label("subject_id"), Record.id.label("item_id"),
                             Record.main_date.label("item_date"), _record_points(dim, as_of).label("points")
-                            ).where(*where), subjects, Record.subject_id, Record.id, indexed)
+                            ).where(*where), subjects, Record.subject_id)
 
 
 def _present(col: ColumnElement[Any], is_text: bool) -> ColumnElement[bool]:
@@ -238,7 +226,9 @@ def capped(dim: Dimension, expr: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def dimension_totals(model: Scorecard, dim: Dimension, as_of: date,
                      subjects: Table | None = None) -> Select[Any]:
-    """(subject_id, dimension, points) for the subjects where this dimension is not zero."""
+    """(subject_id, dimension, points) of a dimension not read from records (registration
+    fields, objections), for the subjects where it is not zero. Record dimensions are summed
+    from their kept items (``item_totals``)."""
     if dim.source == "subject_fields":
         total = capped(dim, subject_field_total(dim))
         q = select(Subject.id.label("subject_id"), literal(dim.code, String).label("dimension"),
@@ -253,42 +243,45 @@ def dimension_totals(model: Scorecard, dim: Dimension, as_of: date,
     return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
 
 
-def combinable(dims: list[Dimension], aggregates: tuple[str, ...] = ("sum",)) -> list[Dimension]:
-    """Record dimensions (of these aggregates) over resources no other such dimension reads:
-    these are computed together from one pass over the records."""
-    out: list[Dimension] = []
-    seen: set[str] = set()
-    for d in dims:
-        if d.source == "records" and d.aggregate in aggregates and not (set(d.resources) & seen):
-            out.append(d)
-            seen |= set(d.resources)
-    return out
-
-
-def reads_data(dim: Dimension) -> bool:
-    """Its points come from a field of the record's data. Every other record dimension reads
-    only columns the subject index ``ix_records_subject_public`` holds (0015), so for a set
-    of subjects it is computed from the index alone, without reading a row."""
-    return dim.source == "records" and dim.points is None and not dim.severity_points
+def item_groups(dims: list[Dimension]) -> list[list[Dimension]]:
+    """The record dimensions in groups over disjoint resources: each group's items come from
+    one pass over the records (a record's resource names its dimension in the group)."""
+    groups: list[list[Dimension]] = []
+    for d in (d for d in dims if d.source == "records"):
+        for g in groups:
+            if not any(set(d.resources) & set(o.resources) for o in g):
+                g.append(d)
+                break
+        else:
+            groups.append([d])
+    return groups
 
 
 def dimension_items(model: Scorecard, dims: list[Dimension], as_of: date,
-                    subjects: Table | None = None) -> Select[Any]:
-    """(subject_id, dimension, item_id, item_date, points): each counted record of these
-    dimensions (disjoint resources, see ``combinable``) once, with its dimension and points.
-    For the ``subjects`` table: from the subject index when no dimension ``reads_data``, else
-    the rows in physical order (see ``InTargets``)."""
+                    records: Table | None = None, where: tuple[ColumnElement[bool], ...] = ()) -> Select[Any]:
+    """(subject_id, dimension, record_id, item_date, points): each counted record of these
+    dimensions (disjoint resources, see ``item_groups``) once, with its dimension and points;
+    zeros of summed dimensions left out (they add nothing; a latest-record dimension keeps
+    them: the latest record wins even at zero). ``records``: only the record ids in this work
+    table (read through the primary key, see ``InTargets``); ``where``: other conditions on
+    the records."""
     resources = [r for d in dims for r in d.resources]
     dim_of = case(*[(Record.resource.in_(d.resources), literal(d.code, String)) for d in dims])
     pts = case(*[(Record.resource.in_(d.resources), _record_points(d, as_of)) for d in dims],
                else_=literal(0, Integer))
-    indexed, other = counted_conditions(model, as_of)
-    indexed = [NoSeek(Record.resource).in_(resources), *indexed]
-    q = select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), Record.id.label("item_id"),
-               Record.main_date.label("item_date"), pts.label("points")).where(*indexed, *other)
-    if any(reads_data(d) for d in dims):
-        return _restrict(q, subjects, Record.subject_id, Record.id, indexed)
-    return _restrict(q, subjects, Record.subject_id)
+    q = select(Record.subject_id.label("subject_id"), dim_of.label("dimension"), Record.id.label("record_id"),
+               Record.main_date.label("item_date"), pts.label("points")).where(
+        NoSeek(Record.resource).in_(resources), counted_clause(model, as_of), *where)
+    if records is not None:
+        q = q.where(InTargets(Record.id, records))
+    latest = [d.code for d in dims if d.aggregate == "latest"]
+    if len(latest) == len(dims):
+        return q
+    inner = q.subquery("counted")
+    keep = inner.c.points != 0
+    if latest:
+        keep = or_(keep, inner.c.dimension.in_(latest))
+    return select(*inner.c).where(keep)
 
 
 def _capped_by_dimension(dims: list[Dimension], dimension: Any, raw: Any) -> ColumnElement[Any]:
@@ -301,18 +294,18 @@ def _capped_by_dimension(dims: list[Dimension], dimension: Any, raw: Any) -> Col
     return case(*whens, else_=raw) if whens else raw
 
 
-def item_totals(dims: list[Dimension], items: Any) -> Select[Any]:
-    """(subject_id, dimension, points) from ``items`` (rows of ``dimension_items``, or the
-    ``tmp_items`` table holding them) for these dimensions, all of one aggregate: summed per
-    subject and dimension (for ``latest``: only each subject's latest item, ordered as
-    ``record_items`` orders them), capped per dimension, zeros left out."""
+def item_totals(dims: list[Dimension], items: Table) -> Select[Any]:
+    """(subject_id, dimension, points) from ``items`` (``rating_items``, or the targets' items
+    in ``tmp_items``) for these dimensions, all of one aggregate: summed per subject and
+    dimension (for ``latest``: only each subject's latest item, ordered as ``record_items``
+    orders them), capped per dimension, zeros left out."""
     (aggregate,) = {d.aggregate for d in dims}
-    src = items
-    if isinstance(items, Table):
-        src = select(items).where(items.c.dimension.in_([d.code for d in dims])).subquery("dim_items")
+    q = select(items.c.subject_id, items.c.dimension, items.c.item_date, items.c.points,
+               items.c.record_id).where(items.c.dimension.in_([d.code for d in dims]))
+    src = q.subquery("dim_items")
     if aggregate == "latest":
         rn = func.row_number().over(partition_by=(src.c.subject_id, src.c.dimension),
-                                    order_by=(src.c.item_date.desc().nulls_last(), src.c.item_id.desc()))
+                                    order_by=(src.c.item_date.desc().nulls_last(), src.c.record_id.desc()))
         ranked = select(src.c.subject_id, src.c.dimension, src.c.points, rn.label("rn")).subquery("ranked")
         src = select(ranked.c.subject_id, ranked.c.dimension, ranked.c.points).where(ranked.c.rn == 1).subquery(
             "latest_items")
@@ -321,14 +314,6 @@ def item_totals(dims: list[Dimension], items: Any) -> Select[Any]:
     inner = select(sums.c.subject_id, sums.c.dimension,
                    _capped_by_dimension(dims, sums.c.dimension, sums.c.raw).label("points")).subquery("capped")
     return select(inner.c.subject_id, inner.c.dimension, inner.c.points).where(inner.c.points != 0)
-
-
-def combined_totals(model: Scorecard, dims: list[Dimension], as_of: date,
-                    subjects: Table | None = None) -> Select[Any]:
-    """(subject_id, dimension, points) of several summed record dimensions in ONE scan of the
-    records: each record's dimension and points by its resource, summed per subject and
-    dimension, then capped per dimension."""
-    return item_totals(dims, dimension_items(model, dims, as_of, subjects).subquery("items"))
 
 
 # --- temporary work tables ------------------------------------------------------------------------
@@ -344,10 +329,30 @@ tmp_scores = Table("rating_tmp_scores", TMP, Column("subject_id", _BigInteger, p
                    Column("grade", String(8), nullable=False), prefixes=["TEMPORARY"])
 tmp_changed = Table("rating_tmp_changed", TMP, Column("subject_id", _BigInteger, primary_key=True),
                     prefixes=["TEMPORARY"])
-tmp_items = Table("rating_tmp_items", TMP, Column("subject_id", _BigInteger, nullable=False),
-                  Column("dimension", String(32), nullable=False), Column("item_id", _BigInteger, nullable=False),
-                  Column("item_date", Date), Column("points", Integer, nullable=False), prefixes=["TEMPORARY"])
-TMP_TABLES = (tmp_targets, tmp_factors, tmp_scores, tmp_changed, tmp_items)
+tmp_records = Table("rating_tmp_records", TMP, Column("record_id", _BigInteger, primary_key=True),
+                    prefixes=["TEMPORARY"])
+tmp_extra = Table("rating_tmp_extra", TMP, Column("record_id", _BigInteger, primary_key=True), prefixes=["TEMPORARY"])
+
+
+def _items_table(name: str, keyed: bool = False) -> Table:
+    return Table(name, TMP, Column("subject_id", _BigInteger, nullable=False),
+                 Column("dimension", String(32), nullable=False, primary_key=keyed),
+                 Column("record_id", _BigInteger, nullable=False, primary_key=keyed),
+                 Column("item_date", Date), Column("points", Integer, nullable=False), prefixes=["TEMPORARY"])
+
+
+tmp_items = _items_table("rating_tmp_items")  # the targets' items
+tmp_new_items = _items_table("rating_tmp_new_items", keyed=True)  # the re-read records' items
+tmp_added = _items_table("rating_tmp_added")  # new or changed items
+tmp_old_items = _items_table("rating_tmp_old_items")  # their items as stored
+tmp_gone = _items_table("rating_tmp_gone")  # stored items gone or changed
+tmp_factor_diff = Table("rating_tmp_factor_diff", TMP, Column("subject_id", _BigInteger, nullable=False),
+                        Column("dimension", String(32), nullable=False), Column("points", Integer, nullable=False),
+                        Column("side", Integer, nullable=False), prefixes=["TEMPORARY"])  # 1 new, 0 stored
+tmp_whole = Table("rating_tmp_whole", TMP, Column("subject_id", _BigInteger, primary_key=True),
+                  prefixes=["TEMPORARY"])
+TMP_TABLES = (tmp_targets, tmp_factors, tmp_scores, tmp_changed, tmp_records, tmp_extra, tmp_whole, tmp_items,
+              tmp_new_items, tmp_old_items, tmp_added, tmp_gone, tmp_factor_diff)
 
 
 def grade_case(model: Scorecard, score: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -360,7 +365,8 @@ def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
                 (raw > model.score_max, literal(model.score_max, Integer)), else_=raw)
 
 
-__all__ = ["TMP_TABLES", "InTargets", "capped", "clamp", "combinable", "combined_totals", "counted_clause",
-           "counted_conditions", "dimension_items", "dimension_totals", "grade_case", "item_totals", "months_before",
-           "reads_data", "record_items", "subject_field_total", "tmp_changed", "tmp_factors", "tmp_items", "tmp_scores",
-           "tmp_targets"]
+__all__ = ["TMP_TABLES", "InTargets", "capped", "clamp", "counted_clause", "counted_conditions", "dimension_items",
+           "dimension_totals", "grade_case", "item_groups", "item_totals", "months_before", "record_items",
+           "subject_field_total", "tmp_added", "tmp_changed", "tmp_extra", "tmp_factor_diff", "tmp_factors",
+           "tmp_gone", "tmp_items", "tmp_new_items", "tmp_old_items", "tmp_records", "tmp_scores", "tmp_targets",
+           "tmp_whole"]

@@ -71,6 +71,30 @@ class RatingFactor(Base):
     points: Mapped[int] = mapped_column(Integer)
 
 
+class RatingItem(Base):
+    """One record's points in one dimension, as of the last batch run's evaluation day: what
+    each counted record of a record dimension contributes (zeros of summed dimensions left
+    out; a latest-record dimension keeps every counted record, the latest one wins even at
+    zero). An incremental run replaces the items of the records that changed and sums the
+    affected subjects' items here, instead of reading every record of those subjects again
+    (a 1% change touches 10% of the subjects, whose records lie on nearly every page)."""
+
+    __tablename__ = "rating_items"
+    __table_args__ = (
+        # Sums per subject and dimension walk it alone, in order (SQLite: 1.0 s against 5.2 s
+        # through the key at a million records; the latest item's tie-break, the record id, is
+        # in it as part of the key).
+        Index("ix_rating_items_subject", "subject_id", "dimension", "item_date", "points"),
+        {"sqlite_with_rowid": False},
+    )
+
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    item_date: Mapped[date | None] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(Integer)
+
+
 class RatingHistory(Base):
     """Every change of a subject's score or explanation (append-only)."""
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from xinyong.catalogue import Resource, load_catalogue
 from xinyong.catalogue.validation import parse_date
 
+from . import clock
 from .policy import Policy, load_policy
 
 
@@ -190,8 +191,9 @@ def recompute_windows(session: Session, *, resource: str | None = None, policy: 
                 if (r.severity, bool(r.published), r.public_until, r.repair_after) != tuple(win):
                     updates.append({"rid": r.id, "severity": win.severity, "published": win.published,
                                     "public_until": win.public_until, "repair_after": win.repair_after})
+            now = clock.now()  # a changed record: incremental rating runs rescore it
             for u in updates:
-                session.execute(update(Record).where(Record.id == u.pop("rid")).values(**u))
+                session.execute(update(Record).where(Record.id == u.pop("rid")).values(**u, updated_at=now))
             if updates:
                 changed[code] = changed.get(code, 0) + len(updates)
     return changed

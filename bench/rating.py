@@ -14,17 +14,15 @@ PostgreSQL the server's memory is not in it. Budgets: full ≤ 60 s, incremental
 peak RSS ≤ 2 GB. A miss is reported, never hidden.
 
 Why set-based SQL and not Polars/DuckDB: the records are in the database and the scores go back
-into it. One ``INSERT … SELECT … GROUP BY`` per dimension reads each record once inside the
-database; nothing is copied out (10M records through Python or a second engine would cost more
-time and memory than the aggregation itself), memory stays flat, and the same statements run on
-SQLite and PostgreSQL. Incremental runs rescore only the subjects with a changed record of a
-resource the model reads (found in the ``records.updated_at`` index alone). The dimensions that
-score a record by its resource, severity and age are summed from the subject index alone
-(migration 0015 added the date and severity to it); the ones reading a data field read those
-subjects' rows once, in the table's physical order (a bitmap scan on PostgreSQL, sorted row ids
-on SQLite): the 1% change below touches 10% of the subjects, whose records lie on nearly every
-page, so reading them through the subject index one subject at a time cost a random page visit
-per record.
+into it. One ``INSERT … SELECT`` reads each record once inside the database; nothing is copied
+out (10M records through Python or a second engine would cost more time and memory than the
+aggregation itself), memory stays flat, and the same statements run on SQLite and PostgreSQL.
+A full run keeps each counted record's points (``rating_items``, written in bulk) and sums them
+per subject. An incremental run reads only the records changed since the last run (through the
+``records.updated_at`` index: their new versions only), compares their points with the kept
+ones, writes the differences and rescores only the subjects whose points changed. It no longer
+reads every record of the subjects a change touches: a 1% change touches 10% of the subjects,
+whose records lie on nearly every page of the table.
 
 Measured 2026-12-06 (PostgreSQL incremental: the index-summed and the row-read dimensions in
 one pass over the targets' rows; the changed subjects' factors and scores deleted through their

@@ -94,10 +94,11 @@ def _analyze(session: Session, dialect: str, *tables: Any) -> None:
 
 
 def _execute_scanning(session: Session, stmt: Any) -> None:
-    """SQLite only, full runs: read the records table in one sequential scan. Left to itself
-    the planner walks the subject index to pre-sort the GROUP BY, visiting the table in random
-    order (4× slower at a million records). SQLAlchemy cannot say NOT INDEXED, so the compiled
-    statement (values inlined: they come from the validated model) gets it added."""
+    """SQLite only, full runs: read the records table in one sequential scan, in row-id order
+    (so the items go into their key, the record id, in order). Left to itself the planner may
+    walk a records index, visiting the table in random order (4× slower at a million records).
+    SQLAlchemy cannot say NOT INDEXED, so the compiled statement (values inlined: they come
+    from the validated model) gets it added."""
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
     marker = "FROM records \n"
     if sql.count(marker) == 1:
@@ -107,9 +108,10 @@ def _execute_scanning(session: Session, stmt: Any) -> None:
 
 @contextmanager
 def _bitmap_scans(session: Session, dialect: str) -> Iterator[None]:
-    """PostgreSQL: read the targets' rows by a bitmap scan, in physical order. The planner
-    cannot count ``ANY(ARRAY(subquery))``, guesses a few dozen rows and walks the index
-    instead, visiting the rows in subject order (10.4 s against 4.1 s at 10 million records)."""
+    """PostgreSQL: read rows picked by ``ANY(ARRAY(subquery))`` by a bitmap scan, in physical
+    order. The planner cannot count the array, guesses a few dozen rows and walks the index
+    instead, visiting the rows in key order (10.4 s against 4.1 s for a tenth of the subjects'
+    records at 10 million records)."""
     if dialect != "postgresql":
         yield
         return
@@ -400,13 +402,16 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 select(literal(run.id), s.subject_id, s.score, s.grade, prev.score, prev.grade,
                        literal(model.version), literal(as_of), literal(now)).select_from(
                     E.tmp_scores.join(E.tmp_changed, E.tmp_changed.c.subject_id == s.subject_id)
-                    .outerjoin(previous, prev.subject_id == s.subject_id))))
+                    .outerjoin(previous, prev.subject_id == s.subject_id)).order_by(s.subject_id)))
             # Core deletes (the ORM's would fetch every deleted key back to update the session);
             # scores or factors the session holds are let go instead, to be read again.
             for obj in [o for o in session.identity_map.values() if isinstance(o, (RatingScore, RatingFactor))]:
                 session.expunge(obj)
+            # Rows inserted in key order: the indexes grow at their right edge instead of at
+            # random pages (a first full run's 3,000,000 factors: 8.3 s against 15.6 s).
             if first:
-                session.execute(insert(RatingFactor).from_select(_FACTOR_COLS, new_factors))
+                session.execute(insert(RatingFactor).from_select(
+                    _FACTOR_COLS, new_factors.order_by(f.subject_id, f.dimension)))
             else:  # only the factors that differ: the stored one out, the new one in
                 d = E.tmp_factor_diff.c
                 gone = select(d.subject_id, d.dimension).where(d.side == 0)
@@ -415,12 +420,13 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 session.execute(delete(RatingFactor.__table__).where(
                     by_subject, tuple_(cf.subject_id, cf.dimension).in_(gone)))
                 session.execute(insert(RatingFactor).from_select(
-                    _FACTOR_COLS, select(d.subject_id, d.dimension, d.points).where(d.side == 1)))
+                    _FACTOR_COLS, select(d.subject_id, d.dimension, d.points).where(d.side == 1).order_by(
+                        d.subject_id, d.dimension)))
             session.execute(delete(RatingScore.__table__).where(changed_only(RatingScore.__table__.c.subject_id)))
             session.execute(insert(RatingScore).from_select(
                 ["subject_id", "score", "grade", "model_version", "run_id", "as_of", "computed_at"],
                 select(s.subject_id, s.score, s.grade, literal(model.version), literal(run.id), literal(as_of),
-                       literal(now)).where(s.subject_id.in_(chg))))
+                       literal(now)).where(s.subject_id.in_(chg)).order_by(s.subject_id)))
             result.grades = grade_counts(session)
             h = RatingHistory.__table__.c
             transitions = {f"{a or '-'}>{b}": n for a, b, n in session.execute(

@@ -220,3 +220,42 @@ def test_full_run_leaves_the_items_table_as_the_migration_made_it(session):
     service.run_scoring(session, full=True, as_of=AS_OF)  # and again, on the rebuilt table
     assert shape() == (cols, pk, indexes)
     assert session.scalar(select(func.count()).select_from(RatingItem)) == n
+
+
+def test_two_dimensions_reading_one_resource(session, tmp_path, monkeypatch):
+    """A record can count in two dimensions (a model may read one resource twice): it keeps an
+    item in each, and incremental runs keep both up to date."""
+    from xinyong.rating.models import RatingItem
+    from xinyong.rating.scorecard import DEFAULT_MODEL
+
+    text = DEFAULT_MODEL.read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.1-twice"')
+    text += """  - code: penalty_count
+    name: 行政处罚次数
+    description: 每次行政处罚（不论轻重）-5 分，最多扣 20 分。
+    source: records
+    resources: [admin_penalty]
+    points: -5
+    cap: {min: -20}
+"""
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("XINYONG_RATING_MODEL_FILE", str(path))
+    subjects = hand_checked(session)
+    age_everything(session)
+    service.run_scoring(session, full=True, as_of=AS_OF)
+    pid = subjects["penalised"].id
+    serious = session.scalar(select(Record).where(Record.subject_id == pid, Record.severity == "serious")
+                             .order_by(Record.main_date.desc()))
+    assert sorted(session.scalars(select(RatingItem.dimension).where(RatingItem.record_id == serious.id))) == [
+        "penalties", "penalty_count"]
+    before = _factors(session, pid)
+    from xinyong.workflows.clock import now
+
+    serious.status, serious.updated_at = "withdrawn", now()
+    session.flush()
+    inc = service.run_scoring(session, as_of=AS_OF)
+    assert (inc.mode, inc.subjects_scored, inc.subjects_changed) == ("incremental", 1, 1)
+    after = _factors(session, pid)
+    assert after["penalties"] > before["penalties"] and after.get("penalty_count", 0) > before["penalty_count"]
+    assert session.scalar(select(func.count()).select_from(RatingItem).where(RatingItem.record_id == serious.id)) == 0
+    assert service.run_scoring(session, full=True, as_of=AS_OF).subjects_changed == 0

@@ -7,14 +7,15 @@ only the subjects whose score, grade or explanation changed (history row, factor
 run that changes nothing writes nothing, so re-running is always safe.
 
 Every record's points in each record dimension are kept (``rating_items``), as of the last
-batch run's evaluation day. Incremental runs replace the items of the records that changed
-since the last full/incremental run started (less a safety margin for transactions still open
-then), of the records whose weight moved with the evaluation day (decay band, end of disclosure
-window or validity), and of every record of the subjects queued by the workflows
-(``rating_dirty``); then they sum the items of those records' subjects, before and after, and
-of subjects whose registration changed. So a run reads the changed records only, not every
-record of the subjects they touch (a 1% change touches 10% of the subjects, whose records lie
-on nearly every page of the table). Full runs rebuild every item.
+batch run's evaluation day; full runs rebuild them all. Incremental runs compute them again for
+the records changed since the last full/incremental run started (less a safety margin for
+transactions still open then), the records whose weight moved with the evaluation day (decay
+band, end of disclosure window or validity) and every record of the subjects queued by the
+workflows (``rating_dirty``); they write only the items that differ and rescore only the
+subjects whose items differ, those queued and those whose registration changed. So a run reads
+the changed records only, not every record of the subjects they touch (a 1% change touches 10%
+of the subjects, whose records lie on nearly every page of the table), and a record submitted
+again unchanged costs one comparison.
 """
 
 from __future__ import annotations

@@ -24,6 +24,20 @@ ones, writes the differences and rescores only the subjects whose points changed
 reads every record of the subjects a change touches: a 1% change touches 10% of the subjects,
 whose records lie on nearly every page of the table.
 
+Measured 2026-12-06, kept points (``rating_items``), ``--subjects 1000000 --records 10000000``,
+this script, one database at a time on the 2-core machine. The 1% change touches 103,093
+records; 8,544 subjects' points change (before: 75,602 subjects rescored).
+- PostgreSQL (quiet machine): full 34.1 s (met; before 41.3), rerun 25.3 s, incremental 3.26 s
+  (met; before 9.45: reading the changed records and comparing their points 1.6 s, writing
+  0.6 s), peak RSS 92 MB. The items are rebuilt in bulk (``CREATE UNLOGGED TABLE … AS``, then
+  key and index: 10.0 s), summed per subject (5.4 s); the first full run's writes in key order
+  (13.5 s, before 23.6). An earlier run of this change, with a logged items table (its
+  write-ahead log forced checkpoints: items 22.6 s, writes 22.2 s) and one planner trap (see
+  ``service._by_key``): full 62.4 s (MISS), incremental 48.8 s (MISS).
+- SQLite (code of the first commit of this change, before the ordered writes; a PostgreSQL
+  benchmark loading beside it part of the time): full 29.6 s (met), rerun 32.3 s, incremental
+  2.75 s (met), peak RSS 102 MB.
+
 Measured 2026-12-06 (PostgreSQL incremental: the index-summed and the row-read dimensions in
 one pass over the targets' rows; the changed subjects' factors and scores deleted through their
 key, where ``IN (SELECT …)`` had PostgreSQL scan all 3,000,000 factors). 10,000,000 records:

@@ -34,9 +34,10 @@ records; 8,544 subjects' points change (before: 75,602 subjects rescored).
   (13.5 s, before 23.6). An earlier run of this change, with a logged items table (its
   write-ahead log forced checkpoints: items 22.6 s, writes 22.2 s) and one planner trap (see
   ``service._by_key``): full 62.4 s (MISS), incremental 48.8 s (MISS).
-- SQLite (code of the first commit of this change, before the ordered writes; a PostgreSQL
-  benchmark loading beside it part of the time): full 29.6 s (met), rerun 32.3 s, incremental
-  2.75 s (met), peak RSS 102 MB.
+- SQLite (the test suite finishing beside its loading, perhaps its full run): full 35.5 s
+  (met), rerun 35.7 s, incremental 2.49 s (met), peak RSS 101 MB. The first commit of this
+  change, before the ordered writes, a PostgreSQL benchmark loading beside it: full 29.6 s,
+  incremental 2.75 s.
 
 Measured 2026-12-06 (PostgreSQL incremental: the index-summed and the row-read dimensions in
 one pass over the targets' rows; the changed subjects' factors and scores deleted through their

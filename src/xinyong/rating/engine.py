@@ -107,10 +107,11 @@ def _record_points(dim: Dimension, as_of: date) -> ColumnElement[Any]:
 
 class InTargets(ColumnElement[bool]):
     """``column`` is one of the keys of ``targets`` (a work table keyed by subject or record
-    id; ``key``: another of its columns). On PostgreSQL ``column = ANY(ARRAY(SELECT …))``: the planner cannot count it,
-    guesses a few dozen rows and reads through the column's index (or, with index scans off, a
-    bitmap scan: the rows in physical order), where ``IN (SELECT …)`` would have it hash-join
-    from a scan of the whole table (deleting 30,000 subjects' factors scanned all 3,000,000)."""
+    id; ``key``: another of its columns). On PostgreSQL ``column = ANY(ARRAY(SELECT …))``: the
+    planner cannot count it, guesses a few dozen rows and reads through the column's index (or,
+    with index scans off, a bitmap scan: the rows in physical order), where ``IN (SELECT …)``
+    would have it hash-join from a scan of the whole table (deleting 30,000 subjects' factors
+    scanned all 3,000,000)."""
 
     inherit_cache = False
 

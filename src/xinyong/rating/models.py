@@ -77,7 +77,8 @@ class RatingItem(Base):
     out; a latest-record dimension keeps every counted record, the latest one wins even at
     zero). An incremental run replaces the items of the records that changed and sums the
     affected subjects' items here, instead of reading every record of those subjects again
-    (a 1% change touches 10% of the subjects, whose records lie on nearly every page)."""
+    (a 1% change touches 10% of the subjects, whose records lie on nearly every page). One
+    marker row (record id 0, see ``service._kept_items``) says the items are complete."""
 
     __tablename__ = "rating_items"
     __table_args__ = (

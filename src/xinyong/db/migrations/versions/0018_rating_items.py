@@ -5,11 +5,12 @@ Revises: 0017_initials_trigrams
 Create Date: 2026-12-06 15:00:00
 
 ``rating_items`` holds what each counted record contributes to a dimension as of the last batch
-run. An incremental run replaces the items of the records changed since and sums the affected
-subjects' items, where it used to read every record of those subjects (a 1% change touched 10%
-of the subjects, whose records lie on almost every page: 5-9 s at 10 million records). The
-table starts empty: the first run after this revision is a full one (``run_scoring`` sees that
-the last run kept no items).
+run. An incremental run computes the items of the records changed since, writes the ones that
+differ and rescores the subjects whose items differ, where it used to read every record of the
+subjects a change touched (a 1% change touched 10% of the subjects, whose records lie on almost
+every page: 5-9 s at 10 million records). The table starts empty: the first run after this
+revision is a full one (``run_scoring`` sees that the last run kept no items). Full runs rebuild
+it; on PostgreSQL as an UNLOGGED table (derived data; emptied by a crash, then rebuilt).
 """
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ this script, one database at a time on the 2-core machine. The 1% change touches
 records; 8,544 subjects' points change (before: 75,602 subjects rescored).
 - PostgreSQL (quiet machine): full 34.1 s (met; before 41.3), rerun 25.3 s, incremental 3.26 s
   (met; before 9.45: reading the changed records and comparing their points 1.6 s, writing
-  0.6 s), peak RSS 92 MB. The items are rebuilt in bulk (``CREATE UNLOGGED TABLE … AS``, then
+  0.6 s), peak RSS 92 MB. Again from a clean clone: full 38.0 s, rerun 24.4 s, incremental
+  3.27 s, peak RSS 100 MB. The items are rebuilt in bulk (``CREATE UNLOGGED TABLE … AS``, then
   key and index: 10.0 s), summed per subject (5.4 s); the first full run's writes in key order
   (13.5 s, before 23.6). An earlier run of this change, with a logged items table (its
   write-ahead log forced checkpoints: items 22.6 s, writes 22.2 s) and one planner trap (see

@@ -139,29 +139,6 @@ def test_model_rule_for_records_under_objection(session, tmp_path, monkeypatch, 
     assert sc.score == 790 + 30 and sc.model_version == "2026.1-x"
 
 
-def test_first_incremental_run_after_the_upgrade_is_full(session):
-    """Runs from before the kept items (migration 0018) left none: the next run rebuilds
-    them as a full run, and the one after is incremental again."""
-    from sqlalchemy import delete
-
-    from xinyong.rating.models import RatingItem
-
-    subjects = hand_checked(session)
-    age_everything(session)
-    first = service.run_scoring(session, full=True, as_of=AS_OF)
-    run = session.get(RatingRun, first.run_id)
-    run.stats = {k: v for k, v in run.stats.items() if k != "items"}
-    session.execute(delete(RatingItem))
-    session.flush()
-    res = service.run_scoring(session, as_of=AS_OF)
-    assert res.mode == "full" and "逐条计分明细" in res.reason and res.subjects_changed == 0
-    assert res.run_id is not None  # kept although nothing changed: the items hold as of it
-    assert session.scalar(select(func.count()).select_from(RatingItem)) > 0
-    record(session, subjects["clean"], "admin_penalty", date(2026, 6, 1), severity="serious")
-    again = service.run_scoring(session, as_of=AS_OF)
-    assert (again.mode, again.subjects_scored, again.subjects_changed) == ("incremental", 1, 1)
-
-
 def test_named_subjects_are_rescored_on_the_last_evaluation_day(session):
     from xinyong.errors import InvalidInput
 
@@ -264,8 +241,10 @@ def test_two_dimensions_reading_one_resource(session, tmp_path, monkeypatch):
 
 
 def test_items_emptied_make_the_next_run_full(session):
-    """On PostgreSQL the kept items are UNLOGGED: a server crash (or a standby taking over)
-    leaves the table empty. The next incremental run sees it and scores everyone."""
+    """The kept items are missing after the upgrade to 0018 (the migration leaves the table
+    empty) and, on PostgreSQL, after a server crash or a standby taking over (the table is
+    UNLOGGED). The next incremental run sees it, scores everyone and keeps the items again;
+    the one after is incremental."""
     from sqlalchemy import delete
 
     from xinyong.rating.models import RatingItem
@@ -278,5 +257,9 @@ def test_items_emptied_make_the_next_run_full(session):
     res = service.run_scoring(session, as_of=AS_OF)
     assert res.mode == "full" and "逐条计分明细缺失" in res.reason
     assert res.subjects_scored == len({s.id for s in subjects.values()}) and res.subjects_changed == 1
+    assert session.scalar(select(func.count()).select_from(RatingItem)) > 1  # the items and their marker
     again = service.run_scoring(session, as_of=AS_OF)
     assert (again.mode, again.subjects_scored) == ("incremental", 0)
+    record(session, subjects["clean"], "admin_penalty", date(2026, 6, 2), severity="serious")
+    third = service.run_scoring(session, as_of=AS_OF)
+    assert (third.mode, third.subjects_scored, third.subjects_changed) == ("incremental", 1, 1)

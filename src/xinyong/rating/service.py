@@ -227,12 +227,13 @@ def _rebuild_items(session: Session, model: Scorecard, dims: list[Dimension], as
 _ITEMS_KEPT = {"record_id": 0, "dimension": "", "subject_id": 0, "item_date": None, "points": 0}
 
 
-def _kept_items(session: Session, run: RatingRun) -> bool:
-    """The items in ``rating_items`` are those of that run. Not when the run came before 0018,
-    nor when the table was emptied: on PostgreSQL it is UNLOGGED (derived data: no write-ahead
-    log for millions of rows a full run rewrites), so a crash of the server, or a standby
-    taking over, leaves it empty; the next run is then a full one."""
-    return bool((run.stats or {}).get("items")) and session.get(RatingItem, (0, "")) is not None
+def _kept_items(session: Session) -> bool:
+    """``rating_items`` holds every record's items (its marker row is there). Not before the
+    first full run after 0018 (the migration leaves it empty), nor after it was emptied: on
+    PostgreSQL it is UNLOGGED (derived data: no write-ahead log for millions of rows a full run
+    rewrites), so a crash of the server, or a standby taking over, leaves it empty. The next
+    run is then a full one."""
+    return session.get(RatingItem, (0, "")) is not None
 
 
 def _model_resources(model: Scorecard) -> list[str]:
@@ -274,7 +275,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
                 mode, reason = "full", f"评价模型已变更（{last.model_version} → {model.version}），全量重新评价"
             elif as_of < last.as_of:
                 mode, reason = "full", f"评价日 {as_of} 早于上次评价日 {last.as_of}，全量重新评价"
-            elif not _kept_items(session, last):
+            elif not _kept_items(session):
                 mode, reason = "full", "逐条计分明细缺失（系统升级后首次评价，或数据库异常重启后清空），全量评价一次"
     result = RunResult(mode=mode, model_version=model.version, as_of=as_of.isoformat(), reason=reason)
     step = (lambda what, i, n: progress(what, i, n)) if progress else (lambda what, i, n: None)
@@ -410,9 +411,8 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             session.execute(delete(RatingDirty).where(RatingDirty.queued_at <= started))
         # A run is kept when it changed a score, or when it moved the evaluation day (the
         # unchanged scores then hold as of that day, explanations read it, and the kept items
-        # are as of that day), or when it kept the items for the first time. The same run on
-        # the same day again writes nothing.
-        if changed or last is None or as_of != last.as_of or not (last.stats or {}).get("items"):
+        # are as of that day). The same run on the same day again writes nothing.
+        if changed or last is None or as_of != last.as_of:
             now = clock.now()
             run = RatingRun(model_version=model.version, model_digest=model.digest, mode=mode, as_of=as_of,
                             started_at=started, actor=(actor.name if actor else None) or "系统")
@@ -466,7 +466,7 @@ def run_scoring(session: Session, *, full: bool = False, as_of: date | None = No
             run.subjects_scored = result.subjects_scored
             run.subjects_changed = changed
             run.duration_ms = int((time.perf_counter() - t0) * 1000)
-            run.stats = {"grades": result.grades, "transitions": transitions, "reason": reason, "items": True}
+            run.stats = {"grades": result.grades, "transitions": transitions, "reason": reason}
             record_event(session, "rating.run", actor=actor, details={
                 "run_id": run.id, "mode": mode, "model_version": model.version, "as_of": as_of.isoformat(),
                 "scored": result.subjects_scored, "changed": changed})

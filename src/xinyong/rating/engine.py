@@ -53,31 +53,24 @@ def months_before(day: date, months: int) -> date:
     return min(day.replace(year=y, month=m, day=1) + timedelta(days=day.day - 1), nxt - timedelta(days=1))
 
 
-def counted_conditions(model: Scorecard, as_of: date) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+def counted_clause(model: Scorecard, as_of: date) -> ColumnElement[bool]:
     """Which records count, as the model documents: in force (not withdrawn, within their own
     valid-until date and their disclosure window, not ruled "not published", dated on or before
     the evaluation day), repaired ones and ones under objection per ``model.rules``. These are
     the same record columns ``xinyong.publication`` reads; unlike a public page, the evaluation
-    also reads the government-shared resources its dimensions name (e.g. tax ratings).
-    Returned as (conditions on columns of the subject index ``ix_records_subject_public``,
-    the others): the first can be decided in the index, before any row is read."""
-    indexed: list[ColumnElement[bool]] = [
+    also reads the government-shared resources its dimensions name (e.g. tax ratings)."""
+    conds: list[ColumnElement[bool]] = [
         Record.status == "active",
         Record.published == true(),
         or_(Record.valid_until.is_(None), Record.valid_until >= as_of),
         or_(Record.public_until.is_(None), Record.public_until >= as_of),
+        or_(Record.main_date.is_(None), Record.main_date <= as_of),
     ]
     if model.repaired == "exclude":
-        indexed.append(Record.repaired_at.is_(None))
+        conds.append(Record.repaired_at.is_(None))
     if model.under_objection == "exclude":
-        indexed.append(Record.objection_open == false())
-    return indexed, [or_(Record.main_date.is_(None), Record.main_date <= as_of)]
-
-
-def counted_clause(model: Scorecard, as_of: date) -> ColumnElement[bool]:
-    """All of ``counted_conditions``."""
-    indexed, other = counted_conditions(model, as_of)
-    return and_(*indexed, *other)
+        conds.append(Record.objection_open == false())
+    return and_(*conds)
 
 
 def _idiv100(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -184,9 +177,7 @@ def record_items(model: Scorecard, dim: Dimension, as_of: date,
         return _restrict(q, subjects, Objection.subject_id)
     if dim.source != "records":
         raise ValueError(dim.source)
-    indexed, other = counted_conditions(model, as_of)
-    indexed = [NoSeek(Record.resource).in_(dim.resources), *indexed]
-    where = [*indexed, *other]
+    where = [NoSeek(Record.resource).in_(dim.resources), counted_clause(model, as_of)]
     if dim.aggregate == "latest":
         rn = func.row_number().over(partition_by=Record.subject_id,
                                     order_by=(Record.main_date.desc().nulls_last(), Record.id.desc()))
@@ -366,7 +357,7 @@ def clamp(model: Scorecard, raw: ColumnElement[Any]) -> ColumnElement[Any]:
                 (raw > model.score_max, literal(model.score_max, Integer)), else_=raw)
 
 
-__all__ = ["TMP_TABLES", "InTargets", "capped", "clamp", "counted_clause", "counted_conditions", "dimension_items",
+__all__ = ["TMP_TABLES", "InTargets", "capped", "clamp", "counted_clause", "dimension_items",
            "dimension_totals", "grade_case", "item_groups", "item_totals", "months_before", "record_items",
            "subject_field_total", "tmp_added", "tmp_changed", "tmp_extra", "tmp_factor_diff", "tmp_factors",
            "tmp_gone", "tmp_items", "tmp_new_items", "tmp_old_items", "tmp_records", "tmp_scores", "tmp_targets",

@@ -282,11 +282,17 @@ def test_subject_account_cannot_read_another_subject(app_client, db_url, monkeyp
     @app.get("/api/v1/test-subject-file/{code}")
     def subject_file(code: str, actor: Annotated[Actor, Depends(require_access(
             disclosure="subject", subject_param="code", action="subject.read"))]):
-        return {"ok": True}
+        return {"actor_subject_id": actor.subject_id, "role": actor.role}
 
+    from xinyong.subjects.models import Subject
+
+    with session_scope(db_url) as s:
+        own_id = s.scalar(select(Subject.id).where(Subject.uscc == a))
     add_user(db_url, "acme", "subject", subject=a)
     assert login(app_client, "acme").status_code == 303
-    assert app_client.get(f"/api/v1/test-subject-file/{a}").status_code == 200
+    own = app_client.get(f"/api/v1/test-subject-file/{a}")
+    assert own.status_code == 200, own.text
+    assert own.json() == {"actor_subject_id": own_id, "role": "subject"}  # bound to its own subject
     assert _err(app_client.get(f"/api/v1/test-subject-file/{b}"), 403)["code"] == "not_own_subject"
     assert _err(app_client.get(f"/api/v1/test-subject-file/{a}", params={"purpose": "bidding"}),
                 403)["code"] == "purpose_not_allowed"

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
 from xinyong.catalogue.schemas import LIST_KINDS
+from xinyong.db.sql import in_bound
 from xinyong.identity.regions import region_name
 from xinyong.intake.models import Record
 from xinyong.portal.models import SearchEntry, SearchGram
@@ -46,7 +47,7 @@ from xinyong.portal.normalize import (
 )
 from xinyong.publication import built_on_public_clause, record_status_label
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
-from xinyong.subjects.service import KINDS
+from xinyong.subjects.service import KINDS, SUBJECTS_BY_ID
 
 PS = SearchEntry.__table__
 GR = SearchGram.__table__
@@ -370,7 +371,7 @@ def badges_for(session: Session, subject_ids: list[int], today: date | None = No
     # every public record of its twenty subjects as full objects.
     stmt = built_on_public_clause(("portal.badges", codes), today, lambda clause: (
         select(Record.subject_id, Record.resource, Record.objection_open)
-        .where(Record.subject_id.in_(bindparam("ids", expanding=True)), clause,
+        .where(in_bound(Record.subject_id, "ids"), clause,
                or_(Record.resource.in_(codes), Record.objection_open == true()))
         .distinct()))
     # A public record is active and not repaired, so an open objection is its only status label.
@@ -400,9 +401,6 @@ def _badges(subject_ids: list[int], rows: Iterable[tuple[int, str | None, bool]]
     return out
 
 
-_SUBJECTS_BY_ID = select(Subject).where(Subject.id.in_(bindparam("ids", expanding=True)))
-
-
 def search_subjects(session: Session, q: str | None, *, kind: str | None = None, region: str | None = None,
                     page: int = 1, size: int = PAGE_SIZE, today: date | None = None) -> dict[str, Any]:
     """The search the page and ``GET /api/v1/search`` share. Raises ``BadQuery`` (400)."""
@@ -412,7 +410,7 @@ def search_subjects(session: Session, q: str | None, *, kind: str | None = None,
     _validate_filters(kind, region, page, size)
     page_ids, total, exact = _matching_page(session, query, kind=kind, region=region, today=today,
                                             offset=(page - 1) * size, size=size)
-    subjects = {s.id: s for s in session.scalars(_SUBJECTS_BY_ID, {"ids": page_ids})} if page_ids else {}
+    subjects = {s.id: s for s in session.scalars(SUBJECTS_BY_ID, {"ids": page_ids})} if page_ids else {}
     badges = badges_for(session, page_ids, today)
     items = []
     for sid in page_ids:

@@ -42,7 +42,7 @@ from xinyong.portal.search import (
 )
 from xinyong.publication import built_on_public_clause, public_record_clause, record_status_label
 from xinyong.subjects.models import Subject
-from xinyong.subjects.service import KINDS, codes_and_former_names, public_profile, resolve_subject
+from xinyong.subjects.service import KINDS, SUBJECTS_BY_ID, codes_and_former_names, public_profile, resolve_subject
 
 #: Counted at most (a longer list says "more than"): counting millions of rows per page view
 #: would cost more than the page.
@@ -417,11 +417,11 @@ def _subjects_of(session: Session, records: list[Record]) -> dict[int, Subject]:
     ids = {r.subject_id for r in records}
     if not ids:
         return {}
-    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(ids)))}
+    subjects = {s.id: s for s in session.scalars(SUBJECTS_BY_ID, {"ids": sorted(ids)})}
     # Identifiers only where ``subject_key`` needs them: an organisation without a USCC.
     need = [sid for sid, s in subjects.items() if not s.uscc and s.kind != "natural_person"]
     if need:
-        session.scalars(select(Subject).where(Subject.id.in_(need)).options(selectinload(Subject.identifiers))).all()
+        session.scalars(SUBJECTS_BY_ID.options(selectinload(Subject.identifiers)), {"ids": need}).all()
     return subjects
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import String, bindparam, func, insert, literal, or_, select, un
 from sqlalchemy.orm import Session
 
 from xinyong.catalogue.schemas import SUBJECT_KINDS
+from xinyong.db.sql import in_bound
 from xinyong.errors import InvalidInput, NotFound
 from xinyong.identity.codes import (
     check_citizen_id,
@@ -332,15 +333,17 @@ def _resolve_by_citizen_id(session: Session, value: str, keyring: Keyring | None
 
 
 Codes = list[tuple[str, str]]
+#: Subjects by id, the ids bound as ``ids`` (pages of search results and lists).
+SUBJECTS_BY_ID = select(Subject).where(in_bound(Subject.id, "ids"))
 
 
 def _codes_and_names_statement() -> Any:
     si, sn = SubjectIdentifier.__table__.c, SubjectName.__table__.c
-    ids = bindparam("ids", expanding=True)
     both = union_all(
-        select(si.subject_id, literal(0).label("part"), si.id, si.scheme, si.value).where(si.subject_id.in_(ids)),
+        select(si.subject_id, literal(0).label("part"), si.id, si.scheme, si.value)
+        .where(in_bound(si.subject_id, "ids")),
         select(sn.subject_id, literal(1).label("part"), sn.id, literal(None, String).label("scheme"), sn.name)
-        .where(sn.subject_id.in_(ids))).subquery()
+        .where(in_bound(sn.subject_id, "ids"))).subquery()
     return select(both).order_by(both.c.part, both.c.id)
 
 

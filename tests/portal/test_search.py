@@ -248,6 +248,34 @@ def test_the_shortest_posting_list_is_read_when_all_are_long(session, registry, 
     assert _names(search_subjects(session, "恒泰陶瓷", today=TODAY)) == ["佛山市禅城区恒泰陶瓷有限公司"]
 
 
+def test_when_every_list_is_past_the_cap_the_statistics_pick_the_shortest(session, registry, monkeypatch):
+    """Every list counted past LONG_LIST_CAP: on PostgreSQL the planner's statistics (ANALYZE)
+    tell them apart and the shortest is read; without statistics (SQLite) the first in gram
+    order. The results are the same either way."""
+    from sqlalchemy import text
+
+    from xinyong.portal.models import SearchGram
+    from xinyong.portal.normalize import bigrams
+
+    monkeypatch.setattr(search_mod, "SHORT_LIST", 1)
+    monkeypatch.setattr(search_mod, "LONG_LIST_CAP", 1)  # every list is past the cap
+    monkeypatch.setattr(search_mod, "_list_lengths", {})
+    monkeypatch.setattr(search_mod, "_estimates", {})
+    grams = bigrams("恒泰陶瓷")
+    length = {g: session.scalar(select(func.count()).select_from(SearchGram).where(SearchGram.gram == g))
+              for g in grams}
+    assert length[min(grams)] > min(length.values())
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        session.commit()
+        conn = session.connection()
+        conn.execute(text("ANALYZE portal_search_grams"))
+        assert length[search_mod._rarest(conn, grams)] == min(length.values())
+    else:
+        assert search_mod._rarest(conn, grams) == min(grams)
+    assert _names(search_subjects(session, "恒泰陶瓷", today=TODAY)) == ["佛山市禅城区恒泰陶瓷有限公司"]
+
+
 def test_list_lengths_are_remembered_and_a_stale_one_changes_no_result(session, registry, monkeypatch):
     """A query's lists are counted once an hour per process, not for every search; a length
     gone stale can only make a search read a longer list, never change what it finds."""

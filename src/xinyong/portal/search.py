@@ -25,7 +25,21 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, case, delete, exists, func, insert, or_, select, true, union
+from sqlalchemy import (
+    Connection,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
@@ -228,7 +242,38 @@ def _rarest(conn: Connection, grams: set[int]) -> int:
                 _list_lengths[(db, g)] = (n, now)
         for g in long:
             known.setdefault(g, SHORT_LIST)  # longer than a short list known
+    if min(known.values()) >= LONG_LIST_CAP:  # every list past the cap: the statistics tell them apart
+        estimate = _estimated_lengths(conn, db, now)
+        if estimate:
+            floor = min(estimate.values())  # a gram not among the most common is rarer than those
+            return min((max(n, estimate.get(g, floor)), g) for g, n in known.items())[1]
     return min((n, g) for g, n in known.items())[1]
+
+
+_estimates: dict[str, tuple[dict[int, int], float]] = {}
+
+
+def _estimated_lengths(conn: Connection, db: str, now: float) -> dict[int, int]:
+    """The most common grams' list lengths as PostgreSQL's statistics estimate them (ANALYZE
+    samples the posting lists), remembered like the counted lengths. At a million subjects a
+    four-letter initials query often had every list past ``LONG_LIST_CAP`` (fss: 850,000, ssd:
+    177,000, ssh: 42,000), and the first in gram order was read: fssd confirmed 58,000 names
+    (70 ms) where the shorter list held its matches four times as densely. Empty where there
+    are no such statistics (SQLite; a table never analysed): the counted lengths decide."""
+    hit = _estimates.get(db)
+    if hit is not None and now - hit[1] < LIST_LENGTH_TTL:
+        return hit[0]
+    found: dict[int, int] = {}
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(text(
+            "SELECT s.most_common_vals::text::bigint[], s.most_common_freqs, c.reltuples FROM pg_stats s "
+            "JOIN pg_class c ON c.relname = s.tablename JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "AND n.nspname = s.schemaname WHERE s.schemaname = current_schema() AND s.tablename = :t "
+            "AND s.attname = 'gram'"), {"t": GR.name}).first()
+        if row is not None and row[0] and row[2] and row[2] > 0:
+            found = {int(g): int(f * row[2]) for g, f in zip(row[0], row[1], strict=True)}
+    _estimates[db] = (found, now)
+    return found
 
 
 def _validate_filters(kind: str | None, region: str | None, page: int, size: int) -> None:

@@ -110,6 +110,36 @@ with http.client search 34-39 / 92-105, profile 18-33 / 28-55, list 28-32 / 54-5
 changes little here). CPU a request (server + PostgreSQL backends + clients): search 4.6-5.2 +
 5.1-5.5 + 0.3 ms, profile 3.7-4.9 + 0.5-0.7 + 0.2, list 4.9-5.8 + 1.7 + 0.2: a search is half
 database, the profile and list pages mostly the server's Python (rendering included).
+
+Measured 2026-12-06 (evening), the issue's size again, both databases built
+fresh with ``--keep`` (PostgreSQL 32 min, SQLite 37 min, one after the other), 2 workers, runs
+alternating between the code before (1853038, "M") and after ("B") that day's changes, ms p95
+and the server's / PostgreSQL's CPU a search:
+
+    PostgreSQL search p95  M: 103.4, 117.8, 97.6, 97.1, 94.8, 94.7 (median 97.4)
+                           B: 118.0, 90.8, 87.4, 113.9, 79.7, 89.6 (median 90.2)
+      server CPU a search  M: 5.1-6.7 (median 5.9) -> B: 4.5-7.5 (median 5.0)
+      PostgreSQL CPU       M: 5.1-5.9 (median 5.5) -> B: 4.5-6.3 (median 4.9)
+    PostgreSQL profile p95 M: 28.8-46.2 (median 39.9); B: 36.4-53.0 (median 42.4)
+    PostgreSQL list p95    M: 55.3-70.1; B: 49.8-73.6
+    SQLite search p95      M: 65.1, 59.5, 74.0; B: 59.8, 66.1
+    SQLite profile p95     M: 32.9, 40.1, 33.6; B: 31.0, 38.6
+    SQLite list p95        M: 60.1, 57.0, 48.5; B: 67.2, 42.0
+
+Earlier the same evening, before the SQLite build (B without the SQLite and masking changes),
+PostgreSQL search p95 M: 93.9, 92.9, 83.4; B: 85.6, 89.4, 85.9; and right after the build, M:
+118.3. B's first PostgreSQL run above followed the SQLite runs (its files out of the page cache) and its
+fourth ran in a busy minute (every page's CPU up by a third): the budgets are met in quiet
+minutes and missed in busy ones, search on PostgreSQL most often (OVER in 4 of the 12 runs above). What
+changed: a page's subject ids bound as one array (PostgreSQL ``= ANY``, SQLite ``json_each``)
+instead of an expanding ``IN`` rendered for each request (search page CPU in process 3.1-3.4 ->
+2.5-2.8 ms); when every posting list of a query is past the counting cap, PostgreSQL's
+statistics pick the shortest (fssd 69 -> 20 ms, fssh 26 -> 5.5 ms); masking skips texts without
+eleven digits in a row. In process, the workload's 800 searches one after another: median 4.9-6.3
+ms, p95 15-19 ms, the page query 3.0-3.7 ms of it, counting lists (first sight in a process)
+0.9-1.1 ms, badges 0.6, the page's subjects 0.5. Tried and not kept: pages run in one worker
+thread with their session opened there (FastAPI hops three threads for a sync page with a session
+dependency): no difference showed in process or over HTTP.
 """
 
 from __future__ import annotations

@@ -137,7 +137,15 @@ instead of an expanding ``IN`` rendered for each request (search page CPU in pro
 statistics pick the shortest (fssd 69 -> 20 ms, fssh 26 -> 5.5 ms); masking skips texts without
 eleven digits in a row. In process, the workload's 800 searches one after another: median 4.9-6.3
 ms, p95 15-19 ms, the page query 3.0-3.7 ms of it, counting lists (first sight in a process)
-0.9-1.1 ms, badges 0.6, the page's subjects 0.5. Tried and not kept: pages run in one worker
+0.9-1.1 ms, badges 0.6, the page's subjects 0.5. Then, with the machine quiet (the test suite
+done), three more alternating runs of each at the final commit, ms p95 and CPU a search:
+
+    PostgreSQL search      M: 107.3, 95.3, 83.9 (server 4.9-5.6, database 5.0-5.7 ms)
+                           B: 88.7, 77.5, 80.1 (server 4.2-5.0, database 4.5-4.7 ms)
+    PostgreSQL profile     M: 38.9, 36.7, 36.8; B: 34.8, 33.3, 33.9
+    PostgreSQL list        M: 59.8, 60.0, 57.7; B: 59.3, 60.8, 58.0
+
+Tried and not kept: pages run in one worker
 thread with their session opened there (FastAPI hops three threads for a sync page with a session
 dependency): no difference showed in process or over HTTP.
 """

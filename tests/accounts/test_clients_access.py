@@ -50,14 +50,15 @@ def app_client(db_url, monkeypatch):
                 "subject_id": getattr(request.state, "subject_id", None)}
 
     @app.get(INTERNAL)
-    def internal(code: str, actor: Annotated[Actor, Depends(require_access(
+    def internal(code: str, request: Request, actor: Annotated[Actor, Depends(require_access(
             disclosure="internal", subject_param="code", action="subject.read"))]):
-        return {"ok": True}
+        return {"role": actor.role, "purpose": actor.purpose.code if actor.purpose else None,
+                "subject_id": getattr(request.state, "subject_id", None)}
 
     @app.get(OWN)
     def own(request: Request, actor: Annotated[Actor, Depends(require_access(
             resource="subject_file", disclosure="subject", action="subject.read"))]):
-        return {"subject_id": request.state.subject_id}
+        return {"subject_id": request.state.subject_id, "actor_subject_id": actor.subject_id}
 
     monkeypatch.setitem(ROUTE_POLICY, ("GET", READ), allow("public"))
     monkeypatch.setitem(ROUTE_POLICY, ("GET", INTERNAL), allow("admin", "reviewer", "dept_querier"))
@@ -244,15 +245,22 @@ def test_subject_sees_own_file_and_who_looked(app_client, db_url):
     # A department and a reviewer read company A's non-public information.
     assert app_client.get(f"/api/v1/test-records/admin_enforcement/{a}",
                           headers={"X-API-Key": key, "X-Purpose": "fiscal_support"}).status_code == 200
+    from xinyong.subjects.models import Subject
+
+    with session_scope(db_url) as s:
+        a_id = s.scalar(select(Subject.id).where(Subject.uscc == a))
     assert login(app_client, "rita").status_code == 303
-    assert app_client.get(f"/api/v1/test-internal/{a}", params={"purpose": "repair_review",
-                                                               "purpose_text": "修复申请第7号"}).status_code == 200
+    read = app_client.get(f"/api/v1/test-internal/{a}", params={"purpose": "repair_review",
+                                                                "purpose_text": "修复申请第7号"})
+    assert read.status_code == 200, read.text
+    assert read.json() == {"role": "reviewer", "purpose": "repair_review", "subject_id": a_id}
     assert _err(app_client.get("/api/v1/me/access-history"), 403)["code"] == "role_forbidden"
     app_client.cookies.clear()
 
     assert login(app_client, "acme").status_code == 303
     own = app_client.get(OWN)
-    assert own.status_code == 200 and own.json()["subject_id"] is not None
+    assert own.status_code == 200, own.text
+    assert own.json() == {"subject_id": a_id, "actor_subject_id": a_id}  # its own file, never another's
     # Its own record, with the self-query purpose filled in; never another subject's.
     r = app_client.get(f"/api/v1/test-records/admin_enforcement/{a}")
     assert _err(r, 403)["code"] == "disclosure_forbidden"  # government class: not the subject's to read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from xinyong.portal.normalize import BadQuery, bigrams, initials_of, parse_query
@@ -42,6 +42,29 @@ def test_every_substring_of_two_or_more_is_found_by_its_bigrams(name, data):
     assert q.mode == "name" and q.key == name[i:j]
     assert bigrams(q.key) <= bigrams(normalize_name(name))
     assert q.key in normalize_name(name)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.text(NAME_CHARS, min_size=1, max_size=25), min_size=1, max_size=3), st.data())
+def test_a_query_reads_a_list_that_holds_every_name_containing_it(names, data):
+    """Whatever gram a query reads (its trigrams from three characters on, else its bigrams),
+    every indexed name (current or former) containing the query is on that gram's list."""
+    from xinyong.portal.normalize import name_grams, query_grams
+
+    keys = [normalize_name(n) for n in names]
+    key = data.draw(st.sampled_from(keys))
+    assume(len(key) >= 2)
+    i = data.draw(st.integers(0, len(key) - 2))
+    j = data.draw(st.integers(i + 2, len(key)))
+    q = parse_query(key[i:j])
+    assume(q.mode == "name")
+    grams = query_grams(q.key)
+    assert grams
+    held = set().union(*(name_grams(k) for k in keys))
+    assert grams <= held
+    # Three characters or more: a trigram's list, one per distinct triple.
+    if len(q.key) >= 3:
+        assert len(grams) == len({q.key[k:k + 3] for k in range(len(q.key) - 2)})
 
 
 def test_bracket_variants_match():
@@ -88,9 +111,12 @@ INITIALS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_
 
 @given(st.text(CJK, min_size=2, max_size=30), INITIALS)
 def test_name_bigrams_and_initials_grams_never_share_a_posting_list(name, initials):
-    from xinyong.portal.normalize import initials_bigrams, initials_trigrams
+    from xinyong.portal.normalize import initials_bigrams, initials_trigrams, trigrams
 
     names, two, three = bigrams(name), initials_bigrams(initials), initials_trigrams(initials)
+    triples = trigrams(name) | trigrams(initials)  # initials as a name too (letters in names)
     assert not (names & two) and not (names & three) and not (two & three)
+    assert not (triples & (names | two | three | bigrams(initials)))
+    assert len(trigrams(name)) == len({name[i:i + 3] for i in range(len(name) - 2)})
     # One trigram per distinct three letters: different letters, different lists.
     assert len(three) == len({initials[i:i + 3] for i in range(len(initials) - 2)})

@@ -13,7 +13,7 @@ from xinyong.db.engine import get_engine
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 from xinyong.intake.models import Record
 from xinyong.portal import search as search_mod
-from xinyong.portal.normalize import INITIALS_TRIGRAM_FLAG, BadQuery, initials_trigrams
+from xinyong.portal.normalize import INITIALS_TRIGRAM_FLAG, NAME_TRIGRAM_FLAG, BadQuery, initials_trigrams
 from xinyong.portal.search import rebuild_index, search_subjects
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import (
@@ -102,7 +102,8 @@ def test_renaming_reindexes_the_initials(session, registry):
     session.expire_all()
     entry = session.get(SearchEntry, sid)
     held = set(session.scalars(select(SearchGram.gram).where(SearchGram.subject_id == entry.subject_id,
-                                                             SearchGram.gram >= INITIALS_TRIGRAM_FLAG)))
+                                                             SearchGram.gram >= INITIALS_TRIGRAM_FLAG,
+                                                             SearchGram.gram < NAME_TRIGRAM_FLAG)))
     # The current name's initials, as trigrams, and no stale ones of the old name's.
     assert held == initials_trigrams(entry.initials) and entry.initials != old_initials
     assert _names(search_subjects(session, "hyzn", today=TODAY)) == ["佛山市南海区华耀智能科技有限公司"]
@@ -117,7 +118,7 @@ def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_u
 
     def trigram_rows():
         return session.scalar(select(func.count()).select_from(SearchGram)
-                              .where(SearchGram.gram >= INITIALS_TRIGRAM_FLAG))
+                              .where(SearchGram.gram >= INITIALS_TRIGRAM_FLAG, SearchGram.gram < NAME_TRIGRAM_FLAG))
 
     indexed = trigram_rows()
     assert indexed > 0
@@ -132,6 +133,43 @@ def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_u
     upgrade(db_url)
     assert trigram_rows() == indexed
     assert _names(search_subjects(session, "MDZL", today=TODAY)) == ["广东美的制冷设备有限公司"]
+
+
+def test_upgrading_indexes_the_name_trigrams_of_subjects_indexed_before(db_url, session, registry):
+    """Revision 0019 adds the trigrams of every name (current and former) indexed before, and
+    three-character queries read them: the same subjects as before the upgrade."""
+    from alembic import command
+
+    from xinyong.db.migrate import alembic_config, upgrade
+    from xinyong.portal.models import SearchGram
+    from xinyong.portal.normalize import trigrams
+
+    upsert_subjects(session, [SubjectIn(**{**registry[1].__dict__, "name": "佛山市南海区华耀智能科技有限公司"})])
+    session.commit()
+
+    def trigram_rows():
+        return session.scalar(select(func.count()).select_from(SearchGram).where(SearchGram.gram >= NAME_TRIGRAM_FLAG))
+
+    indexed = trigram_rows()
+    names = session.scalars(select(search_mod.PS.c.names_key)).all()
+    assert indexed == sum(len(set().union(*(trigrams(n) for n in key.split("\n")))) for key in names) > 0
+    queries = {"恒泰五金": ["佛山市南海区华耀智能科技有限公司"], "华耀智能": ["佛山市南海区华耀智能科技有限公司"],
+               "泰陶瓷": ["佛山市禅城区恒泰陶瓷有限公司"], "有限公司": None}
+    before = {q: _names(search_subjects(session, q, today=TODAY)) for q in queries}
+    session.commit()
+    cfg = alembic_config(db_url)
+    with get_engine(db_url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018_rating_items")
+    session.expire_all()
+    assert trigram_rows() == 0
+    session.commit()
+    upgrade(db_url)
+    assert trigram_rows() == indexed
+    for q, expected in queries.items():
+        got = _names(search_subjects(session, q, today=TODAY))
+        assert got == before[q] and (expected is None or got == expected), q
+    assert len(before["有限公司"]) >= 3
 
 
 def test_rename_keeps_the_former_name_searchable(session, registry):

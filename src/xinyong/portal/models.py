@@ -1,11 +1,11 @@
 """Portal tables: the name-search index and the notices administrators publish.
 
 Search (see ``portal.search``) needs substring matching of 2+ characters on millions of names
-on both SQLite and PostgreSQL. Neither trigram index answers 2-character queries, so the index
-is a table of character bigrams: ``portal_search_grams(gram, subject_id)``, one row per
-distinct bigram of a subject's names (and of their pinyin initials). A query reads the
-posting list of its rarest bigram in subject order and confirms the full substring on
-``portal_search.names_key``.
+on both SQLite and PostgreSQL. Neither database's trigram index answers 2-character queries, so
+the index is a table of character grams: ``portal_search_grams(gram, subject_id)``, one row per
+distinct bigram and trigram of a subject's names (and of their pinyin initials). A query reads
+the posting list of its rarest gram (trigrams from three characters on) in subject order and
+confirms the full substring on ``portal_search.names_key``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class SearchEntry(Base):
 
 
 class SearchGram(Base):
-    """Posting lists: bigram code → subjects. The primary key is the only index."""
+    """Posting lists: gram code → subjects. The primary key is the only index."""
 
     __tablename__ = "portal_search_grams"
     __table_args__ = (

@@ -22,6 +22,9 @@ MAX_QUERY_CHARS = 100
 INITIALS_FLAG = 1 << 42
 #: And initials trigrams apart from both (three ASCII characters of 7 bits).
 INITIALS_TRIGRAM_FLAG = 1 << 43
+#: And a name's character trigrams apart from all three (three code points of 20 bits).
+NAME_TRIGRAM_FLAG = 1 << 62
+_CP = 0xFFFFF  # code points above it (plane 16, private use) share grams: confirmation sorts them out
 _NAME_SEPARATOR = "\n"
 
 
@@ -86,6 +89,24 @@ def initials_of(name_key: str) -> str:
 def bigrams(text: str) -> set[int]:
     """Distinct character bigrams of ``text`` as integers (two code points of 21 bits)."""
     return {(ord(text[i]) << 21) | ord(text[i + 1]) for i in range(len(text) - 1)}
+
+
+def trigrams(text: str) -> set[int]:
+    """Distinct character trigrams of ``text`` as integers. A query of three or more characters
+    reads a trigram's posting list: at a million subjects its rarest bigram's list still held
+    6,000-15,000 names for a few hundred matches, each confirmed in turn."""
+    return {NAME_TRIGRAM_FLAG | (ord(text[i]) & _CP) << 40 | (ord(text[i + 1]) & _CP) << 20 | (ord(text[i + 2]) & _CP)
+            for i in range(len(text) - 2)}
+
+
+def name_grams(text: str) -> set[int]:
+    """What the index holds for one name: bigrams (two-character queries) and trigrams."""
+    return bigrams(text) | trigrams(text)
+
+
+def query_grams(key: str) -> set[int]:
+    """The grams whose posting lists hold every name containing ``key`` (2+ characters)."""
+    return trigrams(key) if len(key) >= 3 else bigrams(key)
 
 
 def initials_bigrams(initials: str) -> set[int]:

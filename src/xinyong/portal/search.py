@@ -1,14 +1,14 @@
 """Subject search (信用查询): name fragments, pinyin initials and exact codes.
 
-Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigram posting
-lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects service
-calls it wherever subjects are created or renamed, in the same transaction.
+Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigram and trigram
+posting lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects
+service calls it wherever subjects are created or renamed, in the same transaction.
 
-Query: the rarest bigram of the query (its posting list counted up to ``RESULT_CAP * 4``) is
-scanned in subject order and each candidate confirmed with ``LIKE '%key%'`` on the names; at
-most ``RESULT_CAP`` matches are collected, so a query as vague as 有限 costs the same as a
-precise one. The database ranks, counts and pages them: only a page of ids comes back. The same
-SQL runs on SQLite and PostgreSQL.
+Query: the rarest gram of the query (a trigram from three characters on, else its bigram; the
+posting lists counted up to ``RESULT_CAP * 4``) is scanned in subject order and each candidate
+confirmed with ``LIKE '%key%'`` on the names; at most ``RESULT_CAP`` matches are collected, so a
+query as vague as 有限 costs the same as a precise one. The database ranks, counts and pages
+them: only a page of ids comes back. The same SQL runs on SQLite and PostgreSQL.
 
 Visibility: organisations are public; a natural person is found only while at least one of
 their records is public (``publication.public_record_clause``), and then only with a masked
@@ -51,13 +51,14 @@ from xinyong.portal.models import SearchEntry, SearchGram
 from xinyong.portal.normalize import (
     BadQuery,
     Query,
-    bigrams,
     initials_bigrams,
     initials_grams,
     initials_trigrams,
     initials_of,
+    name_grams,
     names_key,
     parse_query,
+    query_grams,
 )
 from xinyong.publication import built_on_public_clause, record_status_label
 from xinyong.subjects.models import Subject, SubjectIdentifier, SubjectName
@@ -98,7 +99,7 @@ def _entry(sid: int, kind: str, region: str | None, name_norm: str, former: list
     initials = initials_of(name_norm)[:255]
     grams = set()
     for part in key.split("\n"):
-        grams |= bigrams(part)
+        grams |= name_grams(part)
     grams |= initials_grams(initials)
     return {"subject_id": sid, "kind": kind, "region": region, "names_key": key, "initials": initials}, grams
 
@@ -127,7 +128,7 @@ def index_subjects(bind: Session | Connection, subject_ids: Iterable[int], *, on
             for sid, key, initials in old:
                 grams = initials_grams(initials or "")
                 for name in key.split("\n"):
-                    grams |= bigrams(name)
+                    grams |= name_grams(name)
                 stale.extend({"g": g, "s": sid} for g in grams)
             if stale:
                 conn.execute(delete(GR).where(GR.c.gram == bindparam("g"), GR.c.subject_id == bindparam("s")), stale)
@@ -345,7 +346,7 @@ def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None
             today: date | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(statements, parameters) of a name query: see ``_statements``."""
     key = _escape_like(query.key)
-    params: dict[str, Any] = {"gram": _rarest(conn, bigrams(query.key)), "contains": f"%{key}%", "exact": query.key,
+    params: dict[str, Any] = {"gram": _rarest(conn, query_grams(query.key)), "contains": f"%{key}%", "exact": query.key,
                               "first_line": f"{key}\n%", "prefix": f"{key}%", "kind": kind, "region": region}
     if query.initials:
         ini = query.initials

@@ -13,6 +13,7 @@ from xinyong.subjects.service import normalize_name
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 NAME_CHARS = st.one_of(CJK, st.sampled_from(list("()（）ABCabc123 ")))
+INITIALS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_size=2, max_size=40)
 
 
 def to_fullwidth(text: str) -> str:
@@ -67,6 +68,21 @@ def test_a_query_reads_a_list_that_holds_every_name_containing_it(names, data):
         assert len(grams) == len({q.key[k:k + 3] for k in range(len(q.key) - 2)})
 
 
+@settings(max_examples=200)
+@given(INITIALS, st.data())
+def test_an_initials_query_reads_a_list_that_holds_every_subject_with_it(initials, data):
+    """Two letters read a bigram's list, three a trigram's, four or more a four-gram's: every
+    subject whose initials contain the query is on it."""
+    from xinyong.portal.normalize import initials_grams, initials_query_grams
+
+    i = data.draw(st.integers(0, len(initials) - 2))
+    j = data.draw(st.integers(i + 2, len(initials)))
+    grams = initials_query_grams(initials[i:j])
+    assert grams and grams <= initials_grams(initials)
+    width = min(j - i, 4)
+    assert len(grams) == len({initials[i:j][k:k + width] for k in range(j - i - width + 1)})
+
+
 def test_bracket_variants_match():
     assert parse_query("云骏工艺品店（个体工商户）").key == parse_query("云骏工艺品店(个体工商户)").key
     assert parse_query(" 佛山　陶瓷 ").key == "佛山陶瓷"
@@ -106,17 +122,19 @@ def test_parse_query_never_crashes(text):
     assert unicodedata.normalize("NFKC", q.key) == q.key or q.mode == "code"
 
 
-INITIALS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_size=2, max_size=40)
 
 
 @given(st.text(CJK, min_size=2, max_size=30), INITIALS)
 def test_name_bigrams_and_initials_grams_never_share_a_posting_list(name, initials):
-    from xinyong.portal.normalize import initials_bigrams, initials_trigrams, trigrams
+    from xinyong.portal.normalize import initials_bigrams, initials_fourgrams, initials_trigrams, trigrams
 
     names, two, three = bigrams(name), initials_bigrams(initials), initials_trigrams(initials)
+    four = initials_fourgrams(initials)
     triples = trigrams(name) | trigrams(initials)  # initials as a name too (letters in names)
     assert not (names & two) and not (names & three) and not (two & three)
-    assert not (triples & (names | two | three | bigrams(initials)))
+    assert not (four & (names | two | three | bigrams(initials)))
+    assert not (triples & (names | two | three | four | bigrams(initials)))
     assert len(trigrams(name)) == len({name[i:i + 3] for i in range(len(name) - 2)})
+    assert len(four) == len({initials[i:i + 4] for i in range(len(initials) - 3)})
     # One trigram per distinct three letters: different letters, different lists.
     assert len(three) == len({initials[i:i + 3] for i in range(len(initials) - 2)})

@@ -13,7 +13,14 @@ from xinyong.db.engine import get_engine
 from xinyong.identity.codes import generate_citizen_id, generate_uscc
 from xinyong.intake.models import Record
 from xinyong.portal import search as search_mod
-from xinyong.portal.normalize import INITIALS_TRIGRAM_FLAG, NAME_TRIGRAM_FLAG, BadQuery, initials_trigrams
+from xinyong.portal.normalize import (
+    INITIALS_FOURGRAM_FLAG,
+    INITIALS_TRIGRAM_FLAG,
+    NAME_TRIGRAM_FLAG,
+    BadQuery,
+    initials_fourgrams,
+    initials_trigrams,
+)
 from xinyong.portal.search import rebuild_index, search_subjects
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import (
@@ -104,8 +111,9 @@ def test_renaming_reindexes_the_initials(session, registry):
     held = set(session.scalars(select(SearchGram.gram).where(SearchGram.subject_id == entry.subject_id,
                                                              SearchGram.gram >= INITIALS_TRIGRAM_FLAG,
                                                              SearchGram.gram < NAME_TRIGRAM_FLAG)))
-    # The current name's initials, as trigrams, and no stale ones of the old name's.
-    assert held == initials_trigrams(entry.initials) and entry.initials != old_initials
+    # The current name's initials, as trigrams and four-grams, and no stale ones of the old name's.
+    assert held == initials_trigrams(entry.initials) | initials_fourgrams(entry.initials)
+    assert entry.initials != old_initials
     assert _names(search_subjects(session, "hyzn", today=TODAY)) == ["佛山市南海区华耀智能科技有限公司"]
 
 
@@ -118,7 +126,7 @@ def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_u
 
     def trigram_rows():
         return session.scalar(select(func.count()).select_from(SearchGram)
-                              .where(SearchGram.gram >= INITIALS_TRIGRAM_FLAG, SearchGram.gram < NAME_TRIGRAM_FLAG))
+                              .where(SearchGram.gram >= INITIALS_TRIGRAM_FLAG, SearchGram.gram < INITIALS_FOURGRAM_FLAG))
 
     indexed = trigram_rows()
     assert indexed > 0
@@ -135,9 +143,10 @@ def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_u
     assert _names(search_subjects(session, "MDZL", today=TODAY)) == ["广东美的制冷设备有限公司"]
 
 
-def test_upgrading_indexes_the_name_trigrams_of_subjects_indexed_before(db_url, session, registry):
-    """Revision 0019 adds the trigrams of every name (current and former) indexed before, and
-    three-character queries read them: the same subjects as before the upgrade."""
+def test_upgrading_indexes_the_longer_grams_of_subjects_indexed_before(db_url, session, registry):
+    """Revision 0019 adds the trigrams of every name (current and former) and the four-grams of
+    the initials indexed before; queries of three characters or four letters read them and find
+    the same subjects as before the upgrade."""
     from alembic import command
 
     from xinyong.db.migrate import alembic_config, upgrade
@@ -150,11 +159,17 @@ def test_upgrading_indexes_the_name_trigrams_of_subjects_indexed_before(db_url, 
     def trigram_rows():
         return session.scalar(select(func.count()).select_from(SearchGram).where(SearchGram.gram >= NAME_TRIGRAM_FLAG))
 
-    indexed = trigram_rows()
-    names = session.scalars(select(search_mod.PS.c.names_key)).all()
-    assert indexed == sum(len(set().union(*(trigrams(n) for n in key.split("\n")))) for key in names) > 0
+    def fourgram_rows():
+        return session.scalar(select(func.count()).select_from(SearchGram).where(
+            SearchGram.gram >= INITIALS_FOURGRAM_FLAG, SearchGram.gram < NAME_TRIGRAM_FLAG))
+
+    indexed, indexed4 = trigram_rows(), fourgram_rows()
+    entries = session.execute(select(search_mod.PS.c.names_key, search_mod.PS.c.initials)).all()
+    assert indexed == sum(len(set().union(*(trigrams(n) for n in key.split("\n")))) for key, _ in entries) > 0
+    assert indexed4 == sum(len(initials_fourgrams(ini)) for _, ini in entries) > 0
     queries = {"恒泰五金": ["佛山市南海区华耀智能科技有限公司"], "华耀智能": ["佛山市南海区华耀智能科技有限公司"],
-               "泰陶瓷": ["佛山市禅城区恒泰陶瓷有限公司"], "有限公司": None}
+               "泰陶瓷": ["佛山市禅城区恒泰陶瓷有限公司"], "有限公司": None, "mdzl": ["广东美的制冷设备有限公司"],
+               "fssmd": None}
     before = {q: _names(search_subjects(session, q, today=TODAY)) for q in queries}
     session.commit()
     cfg = alembic_config(db_url)
@@ -162,14 +177,14 @@ def test_upgrading_indexes_the_name_trigrams_of_subjects_indexed_before(db_url, 
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0018_rating_items")
     session.expire_all()
-    assert trigram_rows() == 0
+    assert trigram_rows() == fourgram_rows() == 0
     session.commit()
     upgrade(db_url)
-    assert trigram_rows() == indexed
+    assert (trigram_rows(), fourgram_rows()) == (indexed, indexed4)
     for q, expected in queries.items():
         got = _names(search_subjects(session, q, today=TODAY))
         assert got == before[q] and (expected is None or got == expected), q
-    assert len(before["有限公司"]) >= 3
+    assert len(before["有限公司"]) >= 3 and "佛山市美的电器有限公司" in before["fssmd"]
 
 
 def test_rename_keeps_the_former_name_searchable(session, registry):

@@ -3,9 +3,9 @@
 Search (see ``portal.search``) needs substring matching of 2+ characters on millions of names
 on both SQLite and PostgreSQL. Neither database's trigram index answers 2-character queries, so
 the index is a table of character grams: ``portal_search_grams(gram, subject_id)``, one row per
-distinct bigram and trigram of a subject's names (and of their pinyin initials). A query reads
-the posting list of its rarest gram (trigrams from three characters on) in subject order and
-confirms the full substring on ``portal_search.names_key``.
+distinct bigram and trigram of a subject's names, and bigram, trigram and four-gram of their
+pinyin initials. A query reads the posting list of its rarest gram (the longest grams the query
+holds) in subject order and confirms the full substring on ``portal_search.names_key``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ MAX_QUERY_CHARS = 100
 INITIALS_FLAG = 1 << 42
 #: And initials trigrams apart from both (three ASCII characters of 7 bits).
 INITIALS_TRIGRAM_FLAG = 1 << 43
-#: And a name's character trigrams apart from all three (three code points of 20 bits).
+#: And initials four-grams (four ASCII characters of 7 bits) apart from those.
+INITIALS_FOURGRAM_FLAG = 1 << 44
+#: And a name's character trigrams apart from all four (three code points of 20 bits).
 NAME_TRIGRAM_FLAG = 1 << 62
 _CP = 0xFFFFF  # code points above it (plane 16, private use) share grams: confirmation sorts them out
 _NAME_SEPARATOR = "\n"
@@ -121,9 +123,24 @@ def initials_trigrams(initials: str) -> set[int]:
             | (ord(initials[i + 2]) & 0x7F) for i in range(len(initials) - 2)}
 
 
+def initials_fourgrams(initials: str) -> set[int]:
+    """Distinct four-grams of pinyin initials: a trigram's list still held up to 850,000 subjects
+    (fss: 佛山市) and a four-letter query confirmed 10,000-60,000 of them for a few hundred matches."""
+    return {INITIALS_FOURGRAM_FLAG | (ord(initials[i]) & 0x7F) << 21 | (ord(initials[i + 1]) & 0x7F) << 14
+            | (ord(initials[i + 2]) & 0x7F) << 7 | (ord(initials[i + 3]) & 0x7F) for i in range(len(initials) - 3)}
+
+
 def initials_grams(initials: str) -> set[int]:
-    """What the index holds for a subject's initials: bigrams (two-letter queries) and trigrams."""
-    return initials_bigrams(initials) | initials_trigrams(initials)
+    """What the index holds for a subject's initials: bigrams (two-letter queries), trigrams
+    (three letters) and four-grams (four or more)."""
+    return initials_bigrams(initials) | initials_trigrams(initials) | initials_fourgrams(initials)
+
+
+def initials_query_grams(initials: str) -> set[int]:
+    """The grams whose posting lists hold every subject whose initials contain ``initials``."""
+    if len(initials) >= 4:
+        return initials_fourgrams(initials)
+    return initials_trigrams(initials) if len(initials) == 3 else initials_bigrams(initials)
 
 
 def names_key(current: str, former: list[str] | tuple[str, ...] = ()) -> str:

@@ -51,10 +51,9 @@ from xinyong.portal.models import SearchEntry, SearchGram
 from xinyong.portal.normalize import (
     BadQuery,
     Query,
-    initials_bigrams,
     initials_grams,
-    initials_trigrams,
     initials_of,
+    initials_query_grams,
     name_grams,
     names_key,
     parse_query,
@@ -350,7 +349,7 @@ def _ranked(conn: Connection, query: Query, kind: str | None, region: str | None
                               "first_line": f"{key}\n%", "prefix": f"{key}%", "kind": kind, "region": region}
     if query.initials:
         ini = query.initials
-        params["initials_gram"] = _rarest(conn, initials_trigrams(ini) if len(ini) >= 3 else initials_bigrams(ini))
+        params["initials_gram"] = _rarest(conn, initials_query_grams(ini))
         params["initials_contain"] = f"%{_escape_like(ini)}%"
     stmts = _statements(bool(query.initials), kind is not None, region is not None, today)
     return stmts, {k: v for k, v in params.items() if v is not None}

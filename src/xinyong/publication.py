@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from xinyong.catalogue import load_catalogue
+from xinyong.db.sql import in_codes
 from xinyong.intake.models import Record
 
 OBJECTION_OPEN = "异议处理中"
@@ -61,7 +62,7 @@ def public_record_clause(today: date | None = None) -> ColumnElement[bool]:
     key = (today, codes)
     clause = _clauses.get(key)
     if clause is None:
-        clause = and_(Record.resource.in_(codes), in_force_clause(today))
+        clause = and_(in_codes(Record.resource, codes), in_force_clause(today))
         with _clauses_lock:
             if len(_clauses) > 64:
                 _clauses.clear()

@@ -14,7 +14,6 @@ a record under objection (异议处理中) does not trigger a punishment: it is 
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal_column, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.accounts.actor import Actor
@@ -31,6 +30,7 @@ from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
 from xinyong.db.base import utcnow
 from xinyong.db.engine import take_write_turn
+from xinyong.db.sql import in_codes
 from xinyong.departments.models import Department
 from xinyong.departments.service import find_department
 from xinyong.errors import Forbidden, InvalidInput, NotFound, XinyongError
@@ -58,7 +58,6 @@ from .schemas import (
 )
 
 CHUNK = 5000
-_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 OUTCOMES = {"applied": "已实施", "not_applied": "未实施"}
 CHECK_ACTION = "measures_check.read"  # ".read": shown in the subject's access history
 FEEDBACK_ACTION = "measures.feedback"
@@ -156,10 +155,8 @@ class Evaluator:
         # values SQLAlchemy would expand the IN list again on every execution.
         t = Record.__table__.c
         codes = sorted(self.by_resource)
-        if not all(_CODE.match(c) for c in codes):  # written into SQL: never anything but a code
-            raise ValueError(f"unexpected resource codes: {codes}")
         self._single = select(*(t[c.key] for c in _ROW_COLUMNS), t.data).where(
-            t.subject_id == bindparam("subject_id"), t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+            t.subject_id == bindparam("subject_id"), in_codes(t.resource, codes),
             in_force_clause(self.today))
         # A single check by code: the subject, its grade and its triggering records in one
         # statement (one round trip instead of three), the subject found as resolve_subject does.
@@ -175,7 +172,7 @@ class Evaluator:
             cols.append(gt.c.grade.label("s_grade"))
         if codes:
             joined = joined.outerjoin(Record.__table__, and_(
-                t.subject_id == st.c.id, t.resource.in_([literal_column(f"'{c}'") for c in codes]),
+                t.subject_id == st.c.id, in_codes(t.resource, codes),
                 in_force_clause(self.today)))
             cols += [*(t[c.key] for c in _ROW_COLUMNS), t.data]
         self._one = select(*cols).select_from(joined).where(st.c.id == first)

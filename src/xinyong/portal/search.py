@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.catalogue import load_catalogue
 from xinyong.catalogue.schemas import LIST_KINDS
-from xinyong.db.sql import in_bound
+from xinyong.db.sql import in_bound, in_codes
 from xinyong.identity.regions import region_name
 from xinyong.intake.models import Record
 from xinyong.portal.models import SearchEntry, SearchGram
@@ -417,7 +417,7 @@ def badges_for(session: Session, subject_ids: list[int], today: date | None = No
     stmt = built_on_public_clause(("portal.badges", codes), today, lambda clause: (
         select(Record.subject_id, Record.resource, Record.objection_open)
         .where(in_bound(Record.subject_id, "ids"), clause,
-               or_(Record.resource.in_(codes), Record.objection_open == true()))
+               or_(in_codes(Record.resource, codes), Record.objection_open == true()))
         .distinct()))
     # A public record is active and not repaired, so an open objection is its only status label.
     return _badges(subject_ids, ((sid, lists.get(res), bool(objection))

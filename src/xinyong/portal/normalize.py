@@ -118,7 +118,7 @@ def initials_bigrams(initials: str) -> set[int]:
 def initials_trigrams(initials: str) -> set[int]:
     """Distinct trigrams of pinyin initials (ASCII). Initials use a 36-letter alphabet, so a
     bigram's posting list at a million subjects held 30,000 to 800,000 of them; a query of three
-    or more letters reads a trigram's list instead."""
+    letters reads a trigram's list instead (four or more: a four-gram's)."""
     return {INITIALS_TRIGRAM_FLAG | (ord(initials[i]) & 0x7F) << 14 | (ord(initials[i + 1]) & 0x7F) << 7
             | (ord(initials[i + 2]) & 0x7F) for i in range(len(initials) - 2)}
 

@@ -141,8 +141,10 @@ def serve(
     console.print(f"门户首页： http://{host}:{port}/")
     from xinyong.logging import uvicorn_log_config
 
+    # access_log off: xinyong.access writes the one access line (request id, no query string);
+    # uvicorn re-enables its own at ``log_level`` whatever the log config says.
     uvicorn.run("xinyong.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=get_settings().log_level.lower(), log_config=uvicorn_log_config())
+                log_level=get_settings().log_level.lower(), log_config=uvicorn_log_config(), access_log=False)
 
 
 @app.command()

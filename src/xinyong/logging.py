@@ -41,7 +41,7 @@ class PersonalDataFilter(logging.Filter):
         message = record.getMessage()
         masked = mask_personal_data(message)
         if masked != message:
-            record.msg, record.args = masked, None
+            _mask_record(record, masked)
         if record.exc_info and record.exc_info[1] is not None:
             # Tracebacks are formatted later; mask the exception text they will print.
             exc = record.exc_info[1]
@@ -50,6 +50,24 @@ class PersonalDataFilter(logging.Filter):
             record.exc_info = None
             record.msg = f"{record.msg} ({type(exc).__name__})"
         return True
+
+
+def _mask_record(record: logging.LogRecord, masked: str) -> None:
+    """Mask the message and its arguments one by one: formatters that read the arguments
+    (uvicorn's access line unpacks five) keep them. Only when that leaves something unmasked
+    (a number passed as an int, one split between the text and an argument) is the masked
+    message put in their place."""
+    if isinstance(record.args, tuple) and record.args and isinstance(record.msg, str):
+        msg = mask_personal_data(record.msg)
+        args = tuple(mask_personal_data(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            ok = mask_personal_data(msg % args) == msg % args
+        except (TypeError, ValueError):
+            ok = False
+        if ok:
+            record.msg, record.args = msg, args
+            return
+    record.msg, record.args = masked, None
 
 
 _EXTRA_FIELDS = ("event", "method", "path", "route", "status", "duration_ms")

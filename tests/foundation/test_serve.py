@@ -52,3 +52,7 @@ def test_serve_and_access_log_masking(db_url, tmp_path):
     assert "/api/v1/subjects/" in text  # the access log line is there ...
     assert cid not in text  # ... with the ID masked
     assert mask_personal_data(cid) in text
+    # One access line a request (xinyong.access: uvicorn's own would repeat it), and no
+    # handler failing on a masked line (uvicorn's access formatter unpacks its arguments).
+    assert "Logging error" not in text and "Traceback" not in text, text[-3000:]
+    assert sum(f"/api/v1/subjects/{mask_personal_data(cid)}" in line for line in text.splitlines()) == 1, text

@@ -73,6 +73,25 @@ def test_no_personal_data_in_logs(client, json_log):
     assert not any("?" in line.get("path", "") for line in lines)  # query strings are not logged
 
 
+def test_masking_keeps_the_arguments_a_formatter_reads():
+    """uvicorn's access formatter unpacks a record's five arguments: masked, they are still five
+    (a record whose arguments became None failed to format: no line, a traceback instead)."""
+    from uvicorn.logging import AccessFormatter
+
+    def record(msg, args):
+        return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, msg, args, None)
+
+    access = record('%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5000", "GET", f"/subjects/{CITIZEN_ID}", "1.1", 200))
+    assert PersonalDataFilter().filter(access)
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(access)
+    assert CITIZEN_ID not in line and "/subjects/1101**********002X" in line and "200" in line
+    # A number given as an int, or split between text and argument: the whole message, masked.
+    for msg, args in (("call %s", (int(MOBILE),)), (f"id {CITIZEN_ID[:9]}%s", (CITIZEN_ID[9:],))):
+        r = record(msg, args)
+        assert PersonalDataFilter().filter(r)
+        assert MOBILE not in r.getMessage() and CITIZEN_ID not in r.getMessage() and "****" in r.getMessage()
+
+
 def test_server_errors_are_logged_with_status_and_request_id(client, json_log, monkeypatch):
     import xinyong.catalogue.api as catalogue_api
 

@@ -148,6 +148,33 @@ done), three more alternating runs of each at the final commit, ms p95 and CPU a
 Tried and not kept: pages run in one worker
 thread with their session opened there (FastAPI hops three threads for a sync page with a session
 dependency): no difference showed in process or over HTTP.
+Measured 2026-12-07 (a new machine, quiet but for the benchmark itself), the issue's size: both
+databases built fresh with ``--keep`` (PostgreSQL 36 min, SQLite 44 min, side by side), then
+migrated in place to 0019 (name trigrams and initials four-grams: PostgreSQL 1 min 50 s, SQLite
+1 min 9 s, 24,030,577 grams added); runs alternating between the code before (M, 668a22b) and
+after (B: longer grams, catalogue codes written into the statements, one access line), both
+against the migrated databases, 2 workers, ms p50 / p95 (server / PostgreSQL CPU a request):
+
+    PostgreSQL search   B: 30/62 (4.2/3.5), 28/64 (4.0/3.1), 28/63 (4.1/3.2), 33/68 (4.4/3.4), 32/65 (4.3/3.3)
+                        M: 33/89 (4.5/4.9), 33/82 (4.4/4.5), 31/81 (4.2/4.3), 40/92 (5.2/5.1), 41/100 (5.4/5.4)
+    PostgreSQL profile  B: 44.2, 31.4, 29.4, 34.6, 30.7 p95;  M: 36.8, 35.3, 32.5, 40.5, 37.6
+    PostgreSQL list     B: 58.0, 47.9, 55.0, 63.3, 57.9 p95;  M: 52.6, 50.1, 59.2, 61.8, 64.5
+    SQLite search       B: 25/59, 21/49, 25/56;  M: 26/67, 27/63, 30/72
+    SQLite profile      B: 28.5, 28.9, 30.5;  M: 32.9, 24.9, 30.1
+    SQLite list         B: 53.4, 45.7, 50.2;  M: 51.3, 51.7, 53.6
+
+Every budget met by B in all eight runs. Under a second load (the test suite running beside the
+benchmark, load average 3.5-5.6), four more alternating PostgreSQL runs: search p95 B 75, 68,
+88, 88 (M 102, 118, 132, 107); list B 76, 75, 83, 74 (M 70, 75, 88, 90); profile B 50.2, 47.8,
+52.4, 52.8 (M 49.4, 60.0, 68.0, 61.3): the profile page is then the one over, by up to 3 ms.
+In process, the workload's 800 searches one after another (PostgreSQL, same database): median
+4.1 -> 3.6 ms, p95 12 -> 7, p99 19 -> 9; 3-4-character fragments p95 13-15 -> 7-9 ms, four-letter
+initials 15-16 -> 8-9. What changed: a query of three or more characters reads a name trigram's
+posting list (its rarest bigram's listed 6,000-15,000 names for a few hundred matches), four or
+more initials a four-gram's; the public-record rule's resource codes (in every public page's
+statements) are written into the SQL once instead of an expanding IN rendered per execution
+(~10% of a search's CPU); ``xinyong serve`` no longer lets uvicorn write a second access line,
+which failed on every line the personal-data filter had masked (a traceback a request).
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ done), three more alternating runs of each at the final commit, ms p95 and CPU a
 Tried and not kept: pages run in one worker
 thread with their session opened there (FastAPI hops three threads for a sync page with a session
 dependency): no difference showed in process or over HTTP.
-Measured 2026-12-07 (a new machine, quiet but for the benchmark itself), the issue's size: both
+Measured 2026-12-06 (night, a new machine, quiet but for the benchmark itself), the issue's size: both
 databases built fresh with ``--keep`` (PostgreSQL 36 min, SQLite 44 min, side by side), then
 migrated in place to 0019 (name trigrams and initials four-grams: PostgreSQL 1 min 50 s, SQLite
 1 min 9 s, 24,030,577 grams added); runs alternating between the code before (M, 668a22b) and

@@ -117,11 +117,20 @@ def test_renaming_reindexes_the_initials(session, registry):
     assert _names(search_subjects(session, "hyzn", today=TODAY)) == ["佛山市南海区华耀智能科技有限公司"]
 
 
-def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_url, session, registry):
-    """Revision 0017 adds the trigrams of every subject indexed under 0016 (bigrams only)."""
+def _downgrade(db_url: str, revision: str) -> None:
     from alembic import command
 
-    from xinyong.db.migrate import alembic_config, upgrade
+    from xinyong.db.migrate import alembic_config
+
+    cfg = alembic_config(db_url)
+    with get_engine(db_url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_url, session, registry):
+    """Revision 0017 adds the trigrams of every subject indexed under 0016 (bigrams only)."""
+    from xinyong.db.migrate import upgrade
     from xinyong.portal.models import SearchGram
 
     def trigram_rows():
@@ -131,10 +140,7 @@ def test_upgrading_indexes_the_initials_trigrams_of_subjects_indexed_before(db_u
     indexed = trigram_rows()
     assert indexed > 0
     session.commit()
-    cfg = alembic_config(db_url)
-    with get_engine(db_url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0016_audit_append")
+    _downgrade(db_url, "0016_audit_append")
     session.expire_all()
     assert trigram_rows() == 0
     session.commit()
@@ -147,9 +153,7 @@ def test_upgrading_indexes_the_longer_grams_of_subjects_indexed_before(db_url, s
     """Revision 0019 adds the trigrams of every name (current and former) and the four-grams of
     the initials indexed before; queries of three characters or four letters read them and find
     the same subjects as before the upgrade."""
-    from alembic import command
-
-    from xinyong.db.migrate import alembic_config, upgrade
+    from xinyong.db.migrate import upgrade
     from xinyong.portal.models import SearchGram
     from xinyong.portal.normalize import trigrams
 
@@ -172,10 +176,7 @@ def test_upgrading_indexes_the_longer_grams_of_subjects_indexed_before(db_url, s
                "fssmd": None}
     before = {q: _names(search_subjects(session, q, today=TODAY)) for q in queries}
     session.commit()
-    cfg = alembic_config(db_url)
-    with get_engine(db_url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0018_rating_items")
+    _downgrade(db_url, "0018_rating_items")
     session.expire_all()
     assert trigram_rows() == fourgram_rows() == 0
     session.commit()

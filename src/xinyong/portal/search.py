@@ -1,14 +1,15 @@
 """Subject search (信用查询): name fragments, pinyin initials and exact codes.
 
-Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (bigram and trigram
-posting lists, see ``portal.models``). ``index_subjects`` keeps them current; the subjects
-service calls it wherever subjects are created or renamed, in the same transaction.
+Index: ``portal_search`` (one row per subject) and ``portal_search_grams`` (gram posting lists,
+see ``portal.models``). ``index_subjects`` keeps them current; the subjects service calls it
+wherever subjects are created or renamed, in the same transaction.
 
-Query: the rarest gram of the query (a trigram from three characters on, else its bigram; the
-posting lists counted up to ``RESULT_CAP * 4``) is scanned in subject order and each candidate
-confirmed with ``LIKE '%key%'`` on the names; at most ``RESULT_CAP`` matches are collected, so a
-query as vague as 有限 costs the same as a precise one. The database ranks, counts and pages
-them: only a page of ids comes back. The same SQL runs on SQLite and PostgreSQL.
+Query: the rarest gram of the query (a trigram from three characters on, else its bigram; for
+initials a four-gram from four letters on; the posting lists counted up to ``RESULT_CAP * 4``)
+is scanned in subject order and each candidate confirmed with ``LIKE '%key%'`` on the names; at
+most ``RESULT_CAP`` matches are collected, so a query as vague as 有限 costs the same as a
+precise one. The database ranks, counts and pages them: only a page of ids comes back. The same
+SQL runs on SQLite and PostgreSQL.
 
 Visibility: organisations are public; a natural person is found only while at least one of
 their records is public (``publication.public_record_clause``), and then only with a masked

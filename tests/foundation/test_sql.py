@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-
-import pytest
 
 from xinyong.db.sql import in_bound, in_codes
 from xinyong.departments.models import Department

@@ -122,8 +122,6 @@ def test_parse_query_never_crashes(text):
     assert unicodedata.normalize("NFKC", q.key) == q.key or q.mode == "code"
 
 
-
-
 @given(st.text(CJK, min_size=2, max_size=30), INITIALS)
 def test_name_bigrams_and_initials_grams_never_share_a_posting_list(name, initials):
     from xinyong.portal.normalize import initials_bigrams, initials_fourgrams, initials_trigrams, trigrams

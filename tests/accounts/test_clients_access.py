@@ -83,6 +83,21 @@ def _err(resp, status):
     return body
 
 
+def _as_client(resp, department="market_regulation"):
+    """The request was accepted as the department's API client (not merely answered)."""
+    assert resp.status_code == 200, resp.text
+    me = resp.json()
+    assert me["kind"] == "client" and me["department"] == department, me
+    return me
+
+
+def _subject_id(db_url, uscc):
+    from xinyong.subjects.models import Subject
+
+    with session_scope(db_url) as s:
+        return s.scalar(select(Subject.id).where(Subject.uscc == uscc))
+
+
 def _events(db_url, action=None):
     with session_scope(db_url) as s:
         stmt = select(AuditEvent).order_by(AuditEvent.seq)
@@ -127,8 +142,11 @@ def test_api_key_auth_scope_and_purpose(app_client, db_url):
                                headers={**bearer, "X-Purpose": "admin_licensing"}), 403)
     assert body["code"] == "scope_forbidden" and "food_drug_violations" in body["message"]
     # Public information needs neither scope nor purpose, and is not audited as a read.
-    assert app_client.get(f"/api/v1/test-records/admin_penalty/{a}", headers=bearer).status_code == 200
-    assert app_client.get(f"/api/v1/test-records/admin_penalty/{a}").status_code == 200
+    # (no access check binds a subject for them: there is nothing to record about the read)
+    public = app_client.get(f"/api/v1/test-records/admin_penalty/{a}", headers=bearer)
+    assert public.status_code == 200 and public.json() == {"kind": "client", "purpose": None, "subject_id": None}
+    public = app_client.get(f"/api/v1/test-records/admin_penalty/{a}")
+    assert public.status_code == 200 and public.json() == {"kind": "anonymous", "purpose": None, "subject_id": None}
     assert _events(db_url, "admin_penalty.read") == []
     # Internal information is beyond any department.
     assert _err(app_client.get(f"/api/v1/test-internal/{a}", headers={**bearer, "X-Purpose": "admin_licensing"}),
@@ -148,7 +166,7 @@ def test_bad_revoked_and_expired_keys(app_client, db_url):
     assert _err(r, 401)["code"] == "invalid_api_key" and r.headers["www-authenticate"].startswith("Bearer")
     # A bad key is refused even on public routes: a misconfigured client must notice.
     assert app_client.get("/api/v1/catalogue", headers={"X-API-Key": wrong}).status_code == 401
-    assert app_client.get("/api/v1/me", headers={"X-API-Key": key}).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers={"X-API-Key": key}))
 
     with session_scope(db_url) as s:
         s.execute(update(ApiClient).values(expires_at=utcnow() - timedelta(days=1)))
@@ -178,7 +196,8 @@ def test_accepted_keys_are_remembered_briefly(app_client, db_url, monkeypatch):
     real = clients.authenticate_key
     monkeypatch.setattr(clients, "authenticate_key", lambda *a, **kw: reads.append(1) or real(*a, **kw))
     headers = {"X-API-Key": key}
-    assert [app_client.get("/api/v1/me", headers=headers).status_code for _ in range(3)] == [200] * 3
+    for _ in range(3):
+        _as_client(app_client.get("/api/v1/me", headers=headers))
     assert len(reads) == 1
     # The remembered key carries no request id of its own: each request's id reaches the audit log.
     r = app_client.get(f"/api/v1/test-records/admin_enforcement/{_companies(db_url)[0]}",
@@ -190,22 +209,22 @@ def test_accepted_keys_are_remembered_briefly(app_client, db_url, monkeypatch):
     wrong = f"xy_{client_id}_{'B' * len(secret)}"
     assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": wrong}), 401)["code"] == "invalid_api_key"
     assert [e.details["reason"] for e in _events(db_url, "auth.api_key_rejected")] == ["bad_secret"]
-    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers=headers))
 
     # Revoked behind this process's back: accepted until the entry is KEY_CACHE_SECONDS old.
     monkeypatch.setattr(clients, "KEY_CACHE_SECONDS", 0.5)
     key_cache.forget()
-    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers=headers))
     with session_scope(db_url) as s:
         s.execute(update(ApiClient).values(revoked_at=utcnow()))
-    assert app_client.get("/api/v1/me", headers=headers).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers=headers))
     time.sleep(0.6)
     assert _err(app_client.get("/api/v1/me", headers=headers), 401)["code"] == "api_key_revoked"
 
     # Revoked through the service in this process: refused at once.
     key2 = add_client(db_url)
     monkeypatch.setattr(clients, "KEY_CACHE_SECONDS", 3600.0)
-    assert app_client.get("/api/v1/me", headers={"X-API-Key": key2}).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers={"X-API-Key": key2}))
     res = runner.invoke(cli, ["clients", "revoke", key2.split("_")[1], "--json"])
     assert res.exit_code == 0, res.output
     assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": key2}), 401)["code"] == "api_key_revoked"
@@ -215,7 +234,7 @@ def test_accepted_keys_are_remembered_briefly(app_client, db_url, monkeypatch):
     with session_scope(db_url) as s:
         s.execute(update(ApiClient).where(ApiClient.id == int(key3.split("_")[1]))
                   .values(expires_at=utcnow() + timedelta(seconds=1)))
-    assert app_client.get("/api/v1/me", headers={"X-API-Key": key3}).status_code == 200
+    _as_client(app_client.get("/api/v1/me", headers={"X-API-Key": key3}))
     time.sleep(1.1)
     assert _err(app_client.get("/api/v1/me", headers={"X-API-Key": key3}), 401)["code"] == "api_key_expired"
     reasons = [e.details["reason"] for e in _events(db_url, "auth.api_key_rejected")]
@@ -243,12 +262,11 @@ def test_subject_sees_own_file_and_who_looked(app_client, db_url):
     add_user(db_url, "rita", "reviewer", dept="development_reform")
     key = add_client(db_url, dept="tax")
     # A department and a reviewer read company A's non-public information.
-    assert app_client.get(f"/api/v1/test-records/admin_enforcement/{a}",
-                          headers={"X-API-Key": key, "X-Purpose": "fiscal_support"}).status_code == 200
-    from xinyong.subjects.models import Subject
-
-    with session_scope(db_url) as s:
-        a_id = s.scalar(select(Subject.id).where(Subject.uscc == a))
+    a_id = _subject_id(db_url, a)
+    dept_read = app_client.get(f"/api/v1/test-records/admin_enforcement/{a}",
+                               headers={"X-API-Key": key, "X-Purpose": "fiscal_support"})
+    assert dept_read.status_code == 200, dept_read.text
+    assert dept_read.json() == {"kind": "client", "purpose": "fiscal_support", "subject_id": a_id}
     assert login(app_client, "rita").status_code == 303
     read = app_client.get(f"/api/v1/test-internal/{a}", params={"purpose": "repair_review",
                                                                 "purpose_text": "修复申请第7号"})

@@ -30,12 +30,13 @@ indexes on ``records`` and two plus a trigger on ``record_versions``). The serve
 PostgreSQL is mostly index maintenance: COPYing 100,000 records costs ~3 CPU-s without the four
 secondary indexes and ~8 with them (measured separately). Every throughput budget is still missed.
 
-``--floor`` measures that floor in the same run: the rows the first ingest stored
-(records, their versions, the sharing feed, the batch) are dumped and COPYed back into copies of
-their tables (PostgreSQL: same columns, constraints and indexes, no triggers or foreign keys;
-SQLite: ``INSERT … SELECT`` into tables of the same definition and indexes): the database's own
-cost of storing the result, with no file to read, nothing to validate and nothing to match. Measured
-2026-12-06, ``--rows 1000000 --db postgresql --floor`` (one run, quiet machine):
+``--floor`` measures that floor in the same run: the rows the ingest stored (records, their
+versions, the sharing feed, the batches) are written again, timed, into copies of their tables
+(PostgreSQL: dumped and COPYed into tables with the same columns, constraints and indexes, no
+triggers or foreign keys; SQLite: ``INSERT … SELECT`` into tables of the same definition and
+indexes): the database's own cost of storing the result, with no file to read, nothing to
+validate and nothing to match. Measured 2026-12-06, ``--rows 1000000 --db postgresql --floor``
+(one run, quiet machine):
 
     raw COPY of the file (bare 30-column text table)    10.0 s   (99,700 rows/s)
     floor, every index (records 71.0 s, versions 27.4)  102.6 s  (10.2× COPY)
@@ -214,15 +215,15 @@ def table_counts(url: str) -> dict[str, int]:
 FLOOR_VARIANTS = ("all_indexes", "unique_only")
 
 
-def write_floor_seconds(url: str, before: dict[str, int]) -> dict:
-    """The database's own cost of storing what the first ingest stored: the rows it added to
-    tables that were empty before (records, their versions, the sharing feed, the batch) written
-    again, timed, into copies of those tables. PostgreSQL: dumped, then COPYed into ``LIKE …
-    INCLUDING ALL`` copies (the same columns, defaults, constraints and indexes; no triggers, no
-    foreign keys). SQLite: ``INSERT … SELECT`` inside the file into tables made from the same
-    definition (foreign keys included) with the same indexes. No file to read, no validation, no
-    matching: a floor under any intake into this schema. Measured twice: with every index, and
-    with the unique ones only (identity and versioning), to show what the others cost."""
+def storage_floor(url: str, before: dict[str, int]) -> dict:
+    """The database's own cost of storing what the ingest stored: the rows in every table that
+    was empty before it (records, their versions, the sharing feed, the batches) written again,
+    timed, into copies of those tables. PostgreSQL: dumped, then COPYed into ``LIKE … INCLUDING
+    ALL`` copies (the same columns, defaults, constraints and indexes; no triggers, no foreign
+    keys). SQLite: ``INSERT … SELECT`` inside the file into tables made from the same definition
+    (foreign keys included) with the same indexes. No file to read, no validation, no matching: a
+    floor under any intake into this schema. Seconds by table, measured twice: with every index,
+    and with the unique ones only (identity and versioning), to show what the others cost."""
     after = table_counts(url)
     written = [t for t in after if after[t] and not before.get(t)]
     out: dict = {"rows_written": {t: after[t] for t in written}}
@@ -344,7 +345,7 @@ def main() -> None:
                 first = run_child(url, path, work, args.chunk_rows)
                 again = run_child(url, path, work, args.chunk_rows)
                 if args.floor:
-                    floors.setdefault(kind, []).append(write_floor_seconds(url, before))
+                    floors.setdefault(kind, []).append(storage_floor(url, before))
                 if kind == "postgresql":
                     copy_times.append(raw_copy_seconds(path))
             finally:
@@ -395,7 +396,8 @@ def main() -> None:
     print(f"\n{rows:,} rows ({path.stat().st_size / 2**20:.0f} MB), {os.cpu_count()} CPUs, "
           f"median of {args.repeat}")
     if "raw_copy_seconds" in report:
-        print(f"  raw PostgreSQL COPY:   {report['raw_copy_seconds']:8.2f} s  {report['raw_copy_rows_per_s']:>9,} rows/s")
+        print(f"  raw PostgreSQL COPY:   {report['raw_copy_seconds']:8.2f} s  "
+              f"{report['raw_copy_rows_per_s']:>9,} rows/s")
     for kind, d in report["databases"].items():
         ratio = f"  ({d['vs_raw_copy']}× COPY)" if "vs_raw_copy" in d else ""
         again = f"  ({d['reingest_vs_raw_copy']}× COPY)" if "reingest_vs_raw_copy" in d else ""

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from xinyong.identity.codes import generate_uscc
 from xinyong.identity.crypto import get_keyring  # noqa: F401 - key file created by the settings fixture
+from xinyong.measures.api import Actor_, CheckIn
 
 from ..workflows.conftest import csrf_from, login
 from .conftest import staff
@@ -68,6 +69,82 @@ def test_check_api_errors_are_4xx_in_chinese(city, app_client, subject, scenario
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert err["code"] == code and words in err["message"]
+
+
+@pytest.mark.parametrize("headers, content, status, fields", [
+    ({}, b"", 422, "请求"),                                                  # no body
+    ({"Content-Type": "application/json"}, b"{}", 422, "subject、scenario"),
+    ({"Content-Type": "application/json"}, b'{"subject": "9144", "scenario": "bidding", "zz": 1}', 422, "zz"),
+    ({"Content-Type": "application/json"}, b'{"subject": 9144, "scenario": "bidding"}', 422, "subject"),
+    ({"Content-Type": "application/json"}, b'{"subject": ', 422, "12"),      # JSON cut short at character 12
+    ({"Content-Type": "text/plain"}, b'{"subject": "9144", "scenario": "bidding"}', 422, "请求"),
+    ({"Content-Type": "application/json"}, b'{"subject": "\xff"}', 400, None),  # not UTF-8
+])
+def test_check_body_errors_name_the_field_in_chinese(city, app_client, headers, content, status, fields):
+    """The check's lean handler (xinyong.web.lean) answers a bad body as every other route does."""
+    c = _as(app_client, "fin")
+    before = _checks_made(city)
+    r = c.post("/api/v1/checks", content=content, headers=headers)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    if status == 400:
+        assert err == {"code": "bad_request", "message": "请求格式不正确。"}
+    else:
+        assert err["code"] == "invalid_request" and f"请求参数不合法：{fields}。" in err["message"]
+    assert _checks_made(city) == before  # nothing was checked
+
+
+def _checks_made(city) -> int:
+    from sqlalchemy import func, select
+
+    from xinyong.db.engine import session_scope
+    from xinyong.measures.models import MeasureCheck
+
+    with session_scope(city.url) as s:
+        return s.scalar(select(func.count()).select_from(MeasureCheck))
+
+
+def test_the_check_route_is_lean_documented_and_behind_the_policy(city, app_client):
+    from fastapi.routing import iter_route_contexts
+
+    from xinyong.accounts.access import enforce_policy
+    from xinyong.web.lean import LeanJSONRoute
+
+    app = app_client.app
+    # The lean handler runs enforce_policy itself: that must stay the application's only dependency.
+    assert [d.dependency for d in app.router.dependencies] == [enforce_policy]
+    route = next(ctx.original_route for ctx in iter_route_contexts(app.routes)
+                 if ctx.path == "/api/v1/checks" and "POST" in (ctx.methods or ()))
+    assert isinstance(route, LeanJSONRoute) and not route.dependencies
+    op = app.openapi()["paths"]["/api/v1/checks"]["post"]
+    assert op["requestBody"]["required"] is True
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CheckIn"}
+    assert set(CheckIn.model_json_schema()["required"]) == {"subject", "scenario"}
+    assert "201" in op["responses"] and "422" in op["responses"]
+    # Anonymous: refused before the body is read, whatever the body.
+    app_client.cookies.clear()
+    r = app_client.post("/api/v1/checks", content=b"{", headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "auth_required"
+
+
+def test_a_lean_route_refuses_endpoints_of_another_shape():
+    from fastapi import Depends
+
+    from xinyong.accounts.access import current_actor
+    from xinyong.web.lean import LeanJSONRoute
+
+    async def no_actor(body: CheckIn, other: int) -> None: ...
+
+    def not_async(body: CheckIn, actor: Actor_) -> None: ...
+
+    async def fine(body: CheckIn, actor: Actor_) -> None: ...
+
+    for endpoint in (no_actor, not_async):
+        with pytest.raises(TypeError):
+            LeanJSONRoute("/x", endpoint, methods=["POST"])
+    with pytest.raises(TypeError, match="route-level"):
+        LeanJSONRoute("/x", fine, methods=["POST"], dependencies=[Depends(current_actor)])
+    assert LeanJSONRoute("/x", fine, methods=["POST"]).path == "/x"
 
 
 def test_who_may_check(city, app_client):

@@ -92,6 +92,28 @@ the noise: p99 by round 27.4–41.1 ms before and 33.0–41.8 after in one hour;
 the new code in a quieter one (server CPU 1.9–2.4 ms a check), and with 8 workers 29.1–33.0.
 Round by round, p99 follows the server's CPU a check (2.0 ms: ~26 ms; 2.7 ms: ~37 ms), which
 moves with the machine's other load: the budget is met in quiet minutes only (OVER).
+
+Measured 2026-12-07. Where a check's time goes (timestamps in the request path, 4 workers, 8
+clients, 12,800 checks): of a median 12.8 ms in the server, 8.8 ms in the worker thread (whose own
+CPU is ~1 ms: the rest is waiting for a core or for PostgreSQL), 1.4 ms waiting for that thread
+and 0.75 ms for the event loop after it; the slowest 1% spent 18 ms before the endpoint ran at all.
+On 2 saturated cores only less CPU a check moves that. FastAPI's generic request handler
+(dependency solving, content negotiation, telemetry hooks) cost 0.46 ms of in-process CPU a
+request over the bare thread hop (1.05 ms), a plain route with the same policy and body 0.25
+(medians of 20 interleaved rounds); so POST /api/v1/checks is now a ``LeanJSONRoute``
+(xinyong.web.lean): same path, body, OpenAPI, policy and errors. HTTP, alternating runs, before →
+after: the same server's two routes, p99 28.8 → 23.6, 24.1 → 22.9, 23.5 → 22.4, 28.4 → 25.6,
+22.6 → 18.2, 24.1 → 20.6 ms; two servers, server CPU a check 2.36 → 1.80, 1.97 → 2.09, 3.26 →
+2.83, 3.45 → 3.31, 3.28 → 2.73, 2.58 → 1.68 ms; at 10,000,000 records (this script's HTTP round
+on a kept database, a slow hour) p99 52.4 → 43.4, 53.8 → 47.2, 46.3 → 35.8 ms. Tried and not
+kept: granian 2.8.9 in place of uvicorn (p99 27.3/33.5, 31.0/26.1, 29.0/31.2 ms against
+uvicorn in alternation); a 0.5 ms GIL switch interval (49.7/52.0, 36.9/37.8, 41.5/37.9,
+41.8/33.0 ms against 5 ms); one server a worker with the connections spread evenly, with the
+check in a thread or on the event loop (within the noise of the shared 4-worker socket).
+``--db both --records 10000000`` after the change: SQLite HTTP p50 12.3, p99 28.8 ms (30.6,
+28.8, 24.4) within, in-process p99 3.2 ms, batch of 100,000 15.1 s; PostgreSQL HTTP p50 13.7,
+p99 36.2 ms (45.6 in the first round after the load, 28.2, 36.2) OVER, server CPU 2.0–3.1 ms a
+check, in-process p99 5.6 ms, batch 12.1 s.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_check_api_errors_are_4xx_in_chinese(city, app_client, subject, scenario
     ({"Content-Type": "application/json"}, b"{}", 422, "subject、scenario"),
     ({"Content-Type": "application/json"}, b'{"subject": "9144", "scenario": "bidding", "zz": 1}', 422, "zz"),
     ({"Content-Type": "application/json"}, b'{"subject": 9144, "scenario": "bidding"}', 422, "subject"),
-    ({"Content-Type": "application/json"}, b'{"subject": ', 422, "12"),      # JSON cut short at character 12
+    ({"Content-Type": "application/json"}, b'{"subject": ', 422, None),      # JSON cut short
     ({"Content-Type": "text/plain"}, b'{"subject": "9144", "scenario": "bidding"}', 422, "请求"),
     ({"Content-Type": "application/json"}, b'{"subject": "\xff"}', 400, None),  # not UTF-8
 ])
@@ -89,9 +89,20 @@ def test_check_body_errors_name_the_field_in_chinese(city, app_client, headers, 
     err = r.json()["error"]
     if status == 400:
         assert err == {"code": "bad_request", "message": "请求格式不正确。"}
+    elif fields is None:  # the position, not a field: the twelve characters sent were all well-formed
+        assert err["code"] == "invalid_request" and err["message"].startswith("请求体不是合法的 JSON：第 13 个字符附近出错")
     else:
         assert err["code"] == "invalid_request" and f"请求参数不合法：{fields}。" in err["message"]
     assert _checks_made(city) == before  # nothing was checked
+
+
+def test_broken_json_is_answered_with_its_position_on_every_route(city, app_client):
+    c = _as(app_client, "fin")
+    r = c.post("/api/v1/checks/1/feedback", content=b'{"items": [}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["message"].startswith("请求体不是合法的 JSON：第 12 个字符附近出错")
+    assert err["details"] == [{"field": "", "type": "json_invalid", "detail": "请求体不是合法的 JSON：第 12 个字符附近出错"}]
 
 
 def _checks_made(city) -> int:

@@ -46,6 +46,11 @@ ERROR_RESPONSES = {
 def _validation_details(exc: RequestValidationError) -> list[dict]:
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # its loc holds a character offset, not a field
+            pos = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+            where = f"第 {pos + 1} 个字符附近" if pos is not None else "格式"
+            out.append({"field": "", "type": "json_invalid", "detail": f"请求体不是合法的 JSON：{where}出错"})
+            continue
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
         out.append({"field": loc, "type": err.get("type"), "detail": err.get("msg")})
     return out
@@ -60,9 +65,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         fields = "、".join(d["field"] for d in details if d["field"]) or "请求"
-        body = {"error": {"code": "invalid_request",
-                          "message": f"请求参数不合法：{fields}。请对照接口文档 /docs 修改后重试。",
-                          "details": details}}
+        message = f"请求参数不合法：{fields}。请对照接口文档 /docs 修改后重试。"
+        broken = next((d for d in details if d["type"] == "json_invalid"), None)
+        if broken is not None:
+            message = f"{broken['detail']}。请检查引号、逗号和括号是否成对，或以 Content-Type: application/json 发送。"
+        body = {"error": {"code": "invalid_request", "message": message, "details": details}}
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -102,8 +102,9 @@ On 2 saturated cores only less CPU a check moves that. FastAPI's generic request
 request over the bare thread hop (1.05 ms), a plain route with the same policy and body 0.25
 (medians of 20 interleaved rounds); so POST /api/v1/checks is now a ``LeanJSONRoute``
 (xinyong.web.lean): same path, body, OpenAPI, policy and errors. HTTP, alternating runs, before →
-after: the same server's two routes, p99 28.8 → 23.6, 24.1 → 22.9, 23.5 → 22.4, 28.4 → 25.6,
-22.6 → 18.2, 24.1 → 20.6 ms; two servers, server CPU a check 2.36 → 1.80, 1.97 → 2.09, 3.26 →
+after: one server's FastAPI route and a plain route beside it (the experiment), p99 28.8 → 23.6,
+24.1 → 22.9, 23.5 → 22.4, 28.4 → 25.6, 22.6 → 18.2, 24.1 → 20.6 ms; two servers (main and the
+lean route), server CPU a check 2.36 → 1.80, 1.97 → 2.09, 3.26 →
 2.83, 3.45 → 3.31, 3.28 → 2.73, 2.58 → 1.68 ms; at 10,000,000 records (this script's HTTP round
 on a kept database, a slow hour) p99 52.4 → 43.4, 53.8 → 47.2, 46.3 → 35.8 ms. Tried and not
 kept: granian 2.8.9 in place of uvicorn (p99 27.3/33.5, 31.0/26.1, 29.0/31.2 ms against

@@ -68,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"请求参数不合法：{fields}。请对照接口文档 /docs 修改后重试。"
         broken = next((d for d in details if d["type"] == "json_invalid"), None)
         if broken is not None:
-            message = f"{broken['detail']}。请检查引号、逗号和括号是否成对，或以 Content-Type: application/json 发送。"
+            message = f"{broken['detail']}。请检查引号、逗号和括号是否成对、文本是否完整后重试。"
         body = {"error": {"code": "invalid_request", "message": message, "details": details}}
         return JSONResponse(body, status_code=422)
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.models import AuditEvent
 from xinyong.db.base import utcnow
+from xinyong.db.direct import driver_errors
 from xinyong.errors import InvalidInput
 from xinyong.logging import mask_personal_data
 
@@ -195,21 +195,12 @@ def _append_pg(conn: Connection, ev: AuditEvent, commit: bool) -> None:
                   details=None if ev.details is None else json.dumps(ev.details, ensure_ascii=False))
     if not commit:
         row = conn.execute(_PG_APPEND, params).one()
-    else:
-        import psycopg
-
-        raw = conn.connection.driver_connection
-        try:
+    else:  # errors as SQLAlchemy would raise them (a lost server: 503, pool renewed)
+        with driver_errors(conn, _PG_APPEND_RAW, params) as raw:
             with raw.pipeline():
                 cur = raw.execute(_PG_APPEND_RAW, params)
                 raw.commit()
             row = cur.fetchone()
-        except psycopg.Error as exc:  # as SQLAlchemy would raise it (a lost server: 503, pool renewed)
-            lost = conn.dialect.is_disconnect(exc, raw, None)
-            if lost:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(_PG_APPEND_RAW, params, exc, psycopg.Error, hide_parameters=True,
-                                      connection_invalidated=lost, dialect=conn.dialect) from exc
     ev.seq, ev.prev_hash, ev.hash = row
     expected = hashlib.sha256(f"{a}{ev.prev_hash}{b}{ev.seq}{c}".encode()).hexdigest()
     if ev.hash != expected:  # the function compared the bytes first: this would be a bug here

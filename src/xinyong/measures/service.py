@@ -29,6 +29,7 @@ from xinyong.accounts.actor import Actor
 from xinyong.accounts.purposes import Purpose, load_purposes
 from xinyong.catalogue import load_catalogue
 from xinyong.db.base import utcnow
+from xinyong.db.direct import Direct
 from xinyong.db.engine import take_write_turn
 from xinyong.db.sql import in_codes
 from xinyong.departments.models import Department
@@ -176,6 +177,7 @@ class Evaluator:
                 in_force_clause(self.today)))
             cols += [*(t[c.key] for c in _ROW_COLUMNS), t.data]
         self._one = select(*cols).select_from(joined).where(st.c.id == first)
+        self._one_direct = Direct(self._one)
 
     # -- reading --
 
@@ -253,7 +255,11 @@ class Evaluator:
         """The subject holding identifier ``value`` (normalised) and what applies to it, read in
         one statement; None when no identifier row holds it (``resolve_subject_brief`` then
         looks further, or says why not)."""
-        rows = session.connection().execute(self._one, {"value": value}).all()
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            rows = self._one_direct.all(conn, {"value": value})
+        else:
+            rows = conn.execute(self._one, {"value": value}).all()
         if not rows:
             return None
         r0 = rows[0]
@@ -423,6 +429,9 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
 
 _CHECK_INSERT = MeasureCheck.__table__.insert()
 _ITEM_INSERT = MeasureCheckItem.__table__.insert()
+# PostgreSQL: the same writes on the driver connection (xinyong.db.direct)
+_CHECK_INSERT_DIRECT = Direct(_CHECK_INSERT.returning(MeasureCheck.__table__.c.id))
+_ITEM_INSERT_DIRECT = Direct(_ITEM_INSERT)
 
 
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
@@ -441,13 +450,20 @@ def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, 
         feedback_reminded_on=None, catalogue_version=mc.version,
         summary=summarize(out.rewards, out.punishments, due if has else None))
     conn = session.connection()
-    check = SimpleNamespace(id=conn.execute(_CHECK_INSERT, row).inserted_primary_key[0], **row)
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        check = SimpleNamespace(id=_CHECK_INSERT_DIRECT.returning(conn, row), **row)
+    else:
+        check = SimpleNamespace(id=conn.execute(_CHECK_INSERT, row).inserted_primary_key[0], **row)
     items = [SimpleNamespace(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
                              strength=a.measure.strength, triggers=a.triggers, outcome=None, reason=None,
                              feedback_on=None, feedback_by=None) for a in out.applied]
-    if items:
-        conn.execute(_ITEM_INSERT, [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind,
-                                     "strength": it.strength, "triggers": it.triggers} for it in items])
+    rows = [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
+             "triggers": it.triggers} for it in items]
+    if rows and pg:
+        _ITEM_INSERT_DIRECT.many(conn, rows)
+    elif rows:
+        conn.execute(_ITEM_INSERT, rows)
     return check, items
 
 

@@ -134,6 +134,10 @@ def create_app() -> FastAPI:
     app.include_router(exchange_router)
     app.include_router(exchange_pages_router)
 
+    from xinyong.web.lean import install_lean_dispatch
+
+    install_lean_dispatch(app)  # POST /api/v1/checks straight to its route
+
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(session: Annotated[Session, Depends(get_session)]) -> JSONResponse:
         """Liveness and database reachability."""

@@ -138,6 +138,81 @@ def test_the_check_route_is_lean_documented_and_behind_the_policy(city, app_clie
     assert r.status_code == 401 and r.json()["error"]["code"] == "auth_required"
 
 
+def _router_only(app):
+    """The same application with its lean dispatch taken out: every request through FastAPI's router."""
+    from xinyong.web.lean import LeanDispatch
+
+    stack = app.router.middleware_stack
+    assert isinstance(stack, LeanDispatch)
+    app.router.middleware_stack = stack.app
+    return stack
+
+
+def test_lean_dispatch_answers_as_the_router_does(city, app_client):
+    """POST /api/v1/checks goes straight to its route; the answers are the router's, request by
+    request (the session's cookies and CSRF token alike), and other methods and paths still go
+    through the router."""
+    from xinyong.web.lean import LeanJSONRoute
+
+    c = _as(app_client, "fin")
+    app = c.app
+    bodies = [{"subject": city.codes["debtor"], "scenario": "bidding"},
+              {"subject": city.codes["mixed"], "scenario": "government_procurement"},
+              {"subject": "UNKNOWN", "scenario": "bidding"}, {"subject": city.codes["clean"], "scenario": "nope"},
+              {"subject": "91!!", "scenario": "bidding"}, {"scenario": "bidding"}, [1, 2]]
+
+    def answers():
+        out = []
+        for b in bodies:
+            r = c.post("/api/v1/checks", json=b)
+            body = r.json()
+            for k in ("check_id", "checked_at", "request_id"):
+                body.pop(k, None)
+            out.append((r.status_code, body))
+        r = c.post("/api/v1/checks", content=b'{"subject": ', headers={"Content-Type": "application/json"})
+        out.append((r.status_code, r.json()))
+        r = c.put("/api/v1/checks", json=bodies[0])
+        out.append((r.status_code, r.headers.get("allow")))
+        out.append((c.get("/api/v1/checks").status_code, None))
+        return out
+
+    first = answers()
+    dispatch = _router_only(app)
+    assert dispatch.table == {("POST", "/api/v1/checks"): dispatch.table[("POST", "/api/v1/checks")]}
+    assert isinstance(dispatch.table[("POST", "/api/v1/checks")], LeanJSONRoute)
+    assert first == answers()
+    statuses = [a[0] for a in first]
+    assert statuses[:2] == [201, 201] and statuses[2] == 404 and statuses[-2] == 405 and statuses[-1] == 200
+    assert _checks_made(city) == 4  # two by the dispatch, two by the router
+
+
+def test_lean_dispatch_leaves_a_path_the_router_would_give_another_route():
+    """A route declared before the lean one that also matches its path keeps it (the router's
+    first match wins); with FastAPI's telemetry on, every request goes to the router."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from xinyong.web.lean import LeanDispatch, LeanJSONRoute
+
+    async def endpoint(body: CheckIn, actor: Actor_) -> None: ...
+
+    app = FastAPI()
+    app.add_api_route("/x/{name}", lambda name: name, methods=["POST"])
+    app.router.routes.append(LeanJSONRoute("/x/a", endpoint, methods=["POST"]))
+    app.router.routes.append(LeanJSONRoute("/y", endpoint, methods=["POST"]))
+    reached = []
+
+    async def router(scope, receive, send):
+        reached.append(scope["path"])
+
+    d = LeanDispatch(router, app)
+    assert d._build() == {("POST", "/y"): app.router.routes[-1]}
+    scope = {"type": "http", "method": "POST", "path": "/y", "root_path": "", "fastapi.telemetry": object()}
+    asyncio.run(d(scope, None, None))
+    assert reached == ["/y"]
+
+
 def test_a_lean_route_refuses_endpoints_of_another_shape():
     from fastapi import Depends
 

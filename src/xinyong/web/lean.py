@@ -17,11 +17,15 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xinyong.accounts.access import enforce_policy, request_actor
 
@@ -85,3 +89,49 @@ class LeanJSONRoute(APIRoute):
             return await endpoint(await read_json_body(request, model), actor)
 
         return handler
+
+
+class LeanDispatch:
+    """In front of the application's router: a request for a lean route's exact path, with one
+    of its methods, goes straight to the route. FastAPI's router otherwise tries its routes in
+    order, through every included router, and that cost 0.37 million instructions of a check's
+    3.6 (callgrind). Anything else goes to the router: other paths and methods, and every
+    request when FastAPI's own telemetry is on (it records the route while routing). A path is
+    taken here only if the router would pick the same route for it (no route before it
+    matches the path and method)."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app, self.fastapi_app = app, fastapi_app
+        self.table: dict[tuple[str, str], LeanJSONRoute] | None = None
+
+    def _build(self) -> dict[tuple[str, str], LeanJSONRoute]:
+        table: dict[tuple[str, str], LeanJSONRoute] = {}
+        contexts = list(iter_route_contexts(self.fastapi_app.routes))
+        for i, ctx in enumerate(contexts):
+            route = ctx.original_route
+            if not isinstance(route, LeanJSONRoute) or not ctx.path or "{" in ctx.path:
+                continue
+            for method in ctx.methods or ():
+                scope = {"type": "http", "method": method, "path": ctx.path, "root_path": ""}
+                first = next((c for c in contexts[:i + 1] if c.matches(dict(scope))[0] == Match.FULL), None)
+                if first is ctx:
+                    table.setdefault((method, ctx.path), route)
+        return table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "fastapi.telemetry" not in scope:
+            if self.table is None:
+                self.table = self._build()
+            route = self.table.get((scope["method"], get_route_path(scope)))
+            if route is not None:
+                scope.update(route=route, endpoint=route.endpoint, path_params={})
+                scope.setdefault("router", self.fastapi_app.router)
+                await route.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def install_lean_dispatch(app: FastAPI) -> None:
+    """Put ``LeanDispatch`` in front of ``app``'s router (inside the application's middleware
+    and exception handlers, which see the request as before)."""
+    app.router.middleware_stack = LeanDispatch(app.router.middleware_stack, app)

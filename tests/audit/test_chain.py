@@ -279,6 +279,21 @@ def test_concurrent_writers_keep_one_chain(db_url):
     assert r.ok and r.count == 1 + 6 * 7 and r.head_seq == r.count
 
 
+def test_an_appended_event_carries_every_column_of_the_row(session):
+    """record_event returns the event as written, not an ORM object: every column of the table,
+    so a column added to AuditEvent cannot be left out of the INSERT and the hash."""
+    from dataclasses import fields
+
+    from xinyong.audit.service import AppendedEvent
+
+    assert [f.name for f in fields(AppendedEvent)] == [c.key for c in AuditEvent.__table__.columns]
+    ev = record_event(session, "subject.read", actor=CLERK, subject_id=7, details={"n": 1})
+    row = session.scalar(select(AuditEvent).where(AuditEvent.seq == ev.seq))
+    assert {c.key: getattr(row, c.key) for c in AuditEvent.__table__.columns if c.key != "time"} == \
+        {c.key: getattr(ev, c.key) for c in AuditEvent.__table__.columns if c.key != "time"}
+    assert compute_hash(row) == ev.hash
+
+
 def test_secrets_are_refused_and_ids_masked(session):
     with pytest.raises(ValueError):
         record_event(session, "user.create", details={"password": "hunter2hunter2"})

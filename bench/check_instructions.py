@@ -18,7 +18,9 @@ same round trips with psycopg (the check's read as the application builds it, th
 INSERTs, the audit append with its COMMIT) — what any Python server would spend on this
 database conversation. The ratio application ÷ floor is the figure to compare between runs.
 
-Measured 2026-12-07 (200,000 records): see the docstring of bench/checks.py.
+Measured 2026-12-07 (200,000 records, 300 checks): main before that day's work, PostgreSQL 4.10
+million instructions a check (floor 1.68, ratio 2.43), SQLite 3.80; after it, PostgreSQL 2.90
+(ratio 1.73), SQLite 3.14. Repeat runs of the same code agree within 1%.
 """
 
 from __future__ import annotations

@@ -115,6 +115,23 @@ check in a thread or on the event loop (within the noise of the shared 4-worker 
 28.8, 24.4) within, in-process p99 3.2 ms, batch of 100,000 15.1 s; PostgreSQL HTTP p50 13.7,
 p99 36.2 ms (45.6 in the first round after the load, 28.2, 36.2) OVER, server CPU 2.0–3.1 ms a
 check, in-process p99 5.6 ms, batch 12.1 s.
+
+Measured 2026-12-07 (later). A bare ASGI application sending the same round trips with psycopg
+(bench/check_instructions.py's floor) served 753-821 checks/s at 1.02-1.04 ms of server CPU a
+check beside the application's 369-455/s at 2.28-3.08 ms, alternating on one 10,000,000-record
+database: the cost was the application's own Python, not PostgreSQL, threads or the advisory
+lock (a lock-free audit_append, tried in place on that database: p99 29.1/29.9, 51.5/46.1,
+38.3/45.1, 40.3/41.7 ms against the lock, no gain). Counted by callgrind (instructions a check,
+in process, past the warm-up; PostgreSQL 4.10 million on main): the check's read and INSERTs
+run on psycopg directly (xinyong.db.direct) 3.59; POST /api/v1/checks past FastAPI's router
+(LeanDispatch) 3.25; the audit event a dataclass, not an ORM object, 2.91 (SQLite 3.80 → 3.14).
+On the kept database, this script's HTTP round alternating main and the new code (4,000
+checks, 4 workers): p99 193.6 (main's first, cold) / 25.8, 28.1 / 20.2, 23.4 / 20.5 ms; server
+CPU a check 3.02 / 1.86, 2.37 / 1.70, 2.07 / 1.56 ms. ``--db both --records 10000000`` with the
+new code: SQLite HTTP p50 12.3, p99 24.3 ms (34.2, 24.0, 24.3), 601 checks/s, in-process p99
+2.7 ms, batch of 100,000 12.6 s; PostgreSQL HTTP p50 9.4, p99 20.5 ms (26.8, 20.1, 20.5), 773
+checks/s, server CPU 1.59 ms a check (database 0.69), in-process p99 3.7 ms, batch 12.6 s:
+every budget met.
 """
 
 from __future__ import annotations

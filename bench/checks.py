@@ -117,7 +117,7 @@ p99 36.2 ms (45.6 in the first round after the load, 28.2, 36.2) OVER, server CP
 check, in-process p99 5.6 ms, batch 12.1 s.
 
 Measured 2026-12-07 (later). A bare ASGI application sending the same round trips with psycopg
-(bench/check_instructions.py's floor) served 753-821 checks/s at 1.02-1.04 ms of server CPU a
+(as bench/check_instructions.py's floor does) served 753-821 checks/s at 1.02-1.04 ms of server CPU a
 check beside the application's 369-455/s at 2.28-3.08 ms, alternating on one 10,000,000-record
 database: the cost was the application's own Python, not PostgreSQL, threads or the advisory
 lock (a lock-free audit_append, tried in place on that database: p99 29.1/29.9, 51.5/46.1,

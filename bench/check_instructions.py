@@ -178,22 +178,12 @@ def _count(mode: str, key: str, n_subjects: int, n: int, tmp: Path) -> int:
 
 
 def run(db: str, n_records: int, n: int) -> dict:
-    from checks import _load_pg, _load_sqlite
+    from checks import _load_pg, _load_sqlite, prepare_database
 
     with fresh_database(db, "checkinsn", XINYONG_TODAY="2026-11-01") as (url, tmp):
-        from xinyong.accounts.actor import Actor
-        from xinyong.accounts.clients import create_client
-        from xinyong.db.engine import dispose_all, session_scope
-        from xinyong.db.migrate import upgrade
-        from xinyong.departments.service import seed_departments
-        from xinyong.identity.crypto import ensure_key_file
+        from xinyong.db.engine import dispose_all
 
-        ensure_key_file()
-        upgrade(url)
-        with session_scope(url) as s:
-            seed_departments(s)
-            key = create_client(s, Actor.cli("bench"), department="finance", name="bench-finance",
-                                rate_limit=100_000).key
+        key = prepare_database(url)
         subjects = max(1000, n_records // 5)
         (_load_pg if db == "postgresql" else _load_sqlite)(url, subjects, n_records)
         dispose_all()

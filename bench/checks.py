@@ -422,24 +422,33 @@ def _http(url: str, key: str, n_subjects: int, n: int, concurrency: int, workers
             proc.kill()
 
 
+def prepare_database(url: str) -> str:
+    """Migrate a new database, seed the departments and make the finance department's API key
+    (returned; its rate limit out of the benchmark's way)."""
+    from xinyong.accounts.actor import Actor
+    from xinyong.accounts.clients import create_client
+    from xinyong.db.engine import session_scope
+    from xinyong.db.migrate import upgrade
+    from xinyong.departments.service import seed_departments
+    from xinyong.identity.crypto import ensure_key_file
+
+    ensure_key_file()
+    upgrade(url)
+    with session_scope(url) as s:
+        seed_departments(s)
+        return create_client(s, Actor.cli("bench"), department="finance", name="bench-finance",
+                             rate_limit=100_000).key
+
+
 def run(db: str, n_records: int, n_subjects: int, n_checks: int, n_http: int, batch: int, workers: int,
         rounds: int = 3) -> dict:
     with fresh_database(db, "checks", XINYONG_TODAY="2026-11-01") as (url, tmp):
         from xinyong.accounts.actor import Actor
-        from xinyong.accounts.clients import create_client
         from xinyong.db.engine import dispose_all, session_scope
-        from xinyong.db.migrate import upgrade
-        from xinyong.departments.service import seed_departments
-        from xinyong.identity.crypto import ensure_key_file
         from xinyong.measures import batch as batches
         from xinyong.measures.service import check_subject
 
-        ensure_key_file()
-        upgrade(url)
-        with session_scope(url) as s:
-            seed_departments(s)
-            key = create_client(s, Actor.cli("bench"), department="finance", name="bench-finance",
-                                rate_limit=100_000).key
+        key = prepare_database(url)
         t0 = time.perf_counter()
         print(f"[{db}] loading {n_subjects:,} subjects and {n_records:,} records …", file=sys.stderr, flush=True)
         (_load_pg if db == "postgresql" else _load_sqlite)(url, n_subjects, n_records)

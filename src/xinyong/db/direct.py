@@ -35,11 +35,11 @@ class Direct:
 
     def _compile(self, conn: Connection, keys: tuple[str, ...] = ()) -> _Compiled:
         dialect = conn.dialect
+        if dialect.driver != "psycopg":
+            raise RuntimeError(f"direct statements run on psycopg only, not {dialect.name}+{dialect.driver}")
         hit = self._compiled.get((dialect.name, keys))
         if hit is not None:
             return hit
-        if dialect.driver != "psycopg":
-            raise RuntimeError(f"direct statements run on psycopg only, not {dialect.name}+{dialect.driver}")
         defaults: tuple[tuple[str, Any], ...] = ()
         column_keys: list[str] | None = None
         if isinstance(self.stmt, Insert):

@@ -7,7 +7,8 @@ request in process: 4.10 → 3.59 million instructions). Here each statement is 
 per dialect and key set; values go through the same type processors SQLAlchemy applies (JSON
 is sent as SQLAlchemy sends it), Python-side column defaults are filled in as an INSERT would
 fill them, and driver errors are raised as SQLAlchemy raises them (a lost server: 503 and the
-pool renewed). PostgreSQL only; SQLite keeps the Core path.
+pool renewed). On any other driver (SQLite) the same methods run the statement through
+SQLAlchemy, so callers need no branch of their own.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ class Direct:
 
     def _compile(self, conn: Connection, keys: tuple[str, ...] = ()) -> _Compiled:
         dialect = conn.dialect
-        if dialect.driver != "psycopg":
-            raise RuntimeError(f"direct statements run on psycopg only, not {dialect.name}+{dialect.driver}")
         hit = self._compiled.get((dialect.name, keys))
         if hit is not None:
             return hit
@@ -79,6 +78,8 @@ class Direct:
 
     def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
         """The rows, as named tuples (attributes by column label)."""
+        if conn.dialect.driver != "psycopg":
+            return list(conn.execute(self.stmt, values).all())
         from psycopg.rows import namedtuple_row
 
         c = self._compile(conn)
@@ -89,6 +90,8 @@ class Direct:
 
     def returning(self, conn: Connection, values: dict[str, Any]) -> Any:
         """The first column of the one row an ``INSERT … RETURNING`` wrote."""
+        if conn.dialect.driver != "psycopg":
+            return conn.execute(self.stmt, values).scalar_one()
         c = self._compile(conn, tuple(values))
         params = self._params(c, values)
         with driver_errors(conn, c[0], params) as raw, raw.cursor() as cur:
@@ -100,6 +103,9 @@ class Direct:
     def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Run for every row (each with the same keys)."""
         if not rows:
+            return
+        if conn.dialect.driver != "psycopg":
+            conn.execute(self.stmt, list(rows))
             return
         c = self._compile(conn, tuple(rows[0]))
         params = [self._params(c, r) for r in rows]

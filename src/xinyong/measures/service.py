@@ -177,7 +177,7 @@ class Evaluator:
                 in_force_clause(self.today)))
             cols += [*(t[c.key] for c in _ROW_COLUMNS), t.data]
         self._one = select(*cols).select_from(joined).where(st.c.id == first)
-        self._one_direct = Direct(self._one)
+        self._one_direct = Direct(self._one)  # on PostgreSQL, on the driver connection
 
     # -- reading --
 
@@ -255,11 +255,7 @@ class Evaluator:
         """The subject holding identifier ``value`` (normalised) and what applies to it, read in
         one statement; None when no identifier row holds it (``resolve_subject_brief`` then
         looks further, or says why not)."""
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            rows = self._one_direct.all(conn, {"value": value})
-        else:
-            rows = conn.execute(self._one, {"value": value}).all()
+        rows = self._one_direct.all(session.connection(), {"value": value})
         if not rows:
             return None
         r0 = rows[0]
@@ -427,11 +423,9 @@ def check_subject(session: Session, actor: Actor, subject: str, scenario: str, d
     return answer
 
 
-_CHECK_INSERT = MeasureCheck.__table__.insert()
-_ITEM_INSERT = MeasureCheckItem.__table__.insert()
-# PostgreSQL: the same writes on the driver connection (xinyong.db.direct)
-_CHECK_INSERT_DIRECT = Direct(_CHECK_INSERT.returning(MeasureCheck.__table__.c.id))
-_ITEM_INSERT_DIRECT = Direct(_ITEM_INSERT)
+# On PostgreSQL run on the driver connection (xinyong.db.direct)
+_CHECK_INSERT = Direct(MeasureCheck.__table__.insert().returning(MeasureCheck.__table__.c.id))
+_ITEM_INSERT = Direct(MeasureCheckItem.__table__.insert())
 
 
 def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, dept: Department | OwnDepartment,
@@ -450,20 +444,12 @@ def _store(session: Session, actor: Actor, mc: MeasuresCatalogue, sc: Scenario, 
         feedback_reminded_on=None, catalogue_version=mc.version,
         summary=summarize(out.rewards, out.punishments, due if has else None))
     conn = session.connection()
-    pg = conn.dialect.name == "postgresql"
-    if pg:
-        check = SimpleNamespace(id=_CHECK_INSERT_DIRECT.returning(conn, row), **row)
-    else:
-        check = SimpleNamespace(id=conn.execute(_CHECK_INSERT, row).inserted_primary_key[0], **row)
+    check = SimpleNamespace(id=_CHECK_INSERT.returning(conn, row), **row)
     items = [SimpleNamespace(check_id=check.id, measure=a.measure.code, kind=a.measure.kind,
                              strength=a.measure.strength, triggers=a.triggers, outcome=None, reason=None,
                              feedback_on=None, feedback_by=None) for a in out.applied]
-    rows = [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind, "strength": it.strength,
-             "triggers": it.triggers} for it in items]
-    if rows and pg:
-        _ITEM_INSERT_DIRECT.many(conn, rows)
-    elif rows:
-        conn.execute(_ITEM_INSERT, rows)
+    _ITEM_INSERT.many(conn, [{"check_id": it.check_id, "measure": it.measure, "kind": it.kind,
+                              "strength": it.strength, "triggers": it.triggers} for it in items])
     return check, items
 
 

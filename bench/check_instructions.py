@@ -21,7 +21,7 @@ database conversation, as a yardstick (its own count moves with timing: below).
 Measured 2026-12-07 (200,000 records, 300 checks): main before that day's work, PostgreSQL 4.10
 million instructions a check (floor 1.68, ratio 2.43), SQLite 3.80; after it, PostgreSQL 2.90
 (ratio 1.73), SQLite 3.14 (3.18 once SQLite's check INSERT read its id by RETURNING). The
-application's count repeats within 1% (2.89-2.90 in five runs over two hours); the floor's does
+application's count repeats within 1% (2.89-2.90 in four runs over two hours); the floor's does
 not: 1.68 twice in one hour, 1.83-1.84 three times an hour later with the same code (its event
 loop polls the socket as often as PostgreSQL's timing makes it), so compare the application's
 own figure between runs and read the ratio as approximate.
